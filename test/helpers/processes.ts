@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+
+/** A child process of one of the lab's services, with its output kept for assertions and failure reports. */
+export interface Service {
+  readonly child: ChildProcess;
+  readonly name: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the next output line that matches, or rejects after timeoutMs. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Sends the signal (default SIGTERM) and resolves with the exit code once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** Output line that means the service is ready; startService resolves with its match. */
+  ready?: RegExp;
+  timeoutMs?: number;
+}
+
+/** Starts `node <script>` (a path relative to the repository root) as a real process. */
+export async function startService(name: string, script: string, options: StartOptions = {}): Promise<{ service: Service; ready: RegExpMatchArray | null }> {
+  const child = spawn(process.execPath, [path.join(repoRoot, script), ...(options.args ?? [])], {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  let pending = '';
+  const lineListeners = new Set<(line: string) => void>();
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString();
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) for (const listener of [...lineListeners]) listener(line);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? null : code))));
+
+  const waitForLine = (pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        lineListeners.delete(listener);
+        reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; output so far:\n${text}`));
+      }, timeoutMs);
+      const listener = (line: string): void => {
+        const match = line.match(pattern);
+        if (!match) return;
+        clearTimeout(timer);
+        lineListeners.delete(listener);
+        resolve(match);
+      };
+      lineListeners.add(listener);
+      void exited.then((code) => {
+        if (!lineListeners.has(listener)) return;
+        clearTimeout(timer);
+        lineListeners.delete(listener);
+        reject(new Error(`${name} exited (code ${code}) before printing ${pattern}; output:\n${text}`));
+      });
+    });
+
+  const service: Service = {
+    child,
+    name,
+    output: () => text,
+    waitForLine,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+  const ready = options.ready ? await waitForLine(options.ready, options.timeoutMs) : null;
+  return { service, ready };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1, for a service that must be restarted on the same port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (typeof address !== 'object' || address === null) throw new Error('no port assigned');
+  return address.port;
+}
