@@ -1,0 +1,23 @@
+import type { Backend } from '../pool.js';
+import type { Algorithm } from './index.js';
+
+/**
+ * PowerOfTwoChoices samples two different backends at random and takes the one with fewer
+ * requests in flight per unit of weight (Mitzenmacher, "The Power of Two Choices in Randomized
+ * Load Balancing", 2001): nearly as good as least-connections without a full scan.
+ */
+export class PowerOfTwoChoices implements Algorithm {
+  pick(candidates: readonly Backend[]): Backend | undefined {
+    const count = candidates.length;
+    if (count < 2) return candidates[0];
+    const i = Math.floor(Math.random() * count);
+    let j = Math.floor(Math.random() * (count - 1));
+    if (j >= i) j++;
+    const a = candidates[i]!;
+    const b = candidates[j]!;
+    const loadA = a.activeRequests / a.weight;
+    const loadB = b.activeRequests / b.weight;
+    if (loadA === loadB) return Math.random() < 0.5 ? a : b;
+    return loadA < loadB ? a : b;
+  }
+}

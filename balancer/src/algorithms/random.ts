@@ -1,0 +1,16 @@
+import type { Backend } from '../pool.js';
+import type { Algorithm } from './index.js';
+
+/** RandomChoice picks a backend at random, in proportion to its weight. */
+export class RandomChoice implements Algorithm {
+  pick(candidates: readonly Backend[]): Backend | undefined {
+    let total = 0;
+    for (const backend of candidates) total += backend.weight;
+    let point = Math.random() * total;
+    for (const backend of candidates) {
+      point -= backend.weight;
+      if (point < 0) return backend;
+    }
+    return candidates[candidates.length - 1];
+  }
+}

@@ -1,0 +1,28 @@
+import type { Backend } from '../pool.js';
+import type { Algorithm } from './index.js';
+
+/**
+ * WeightedRoundRobin is nginx's smooth weighted round robin: each pick adds every weight to its
+ * backend's running score, takes the highest and subtracts the total from it. Weights 3:1:1
+ * give a a b a c a ... rather than a a a b c.
+ */
+export class WeightedRoundRobin implements Algorithm {
+  private readonly current = new WeakMap<Backend, number>();
+
+  pick(candidates: readonly Backend[]): Backend | undefined {
+    let best: Backend | undefined;
+    let bestScore = -Infinity;
+    let total = 0;
+    for (const backend of candidates) {
+      const score = (this.current.get(backend) ?? 0) + backend.weight;
+      this.current.set(backend, score);
+      total += backend.weight;
+      if (score > bestScore) {
+        best = backend;
+        bestScore = score;
+      }
+    }
+    if (best) this.current.set(best, bestScore - total);
+    return best;
+  }
+}

@@ -1,0 +1,209 @@
+import { readFileSync } from 'node:fs';
+import { load as parseYaml, YAMLException } from 'js-yaml';
+import { z } from 'zod';
+import { algorithmNames } from './algorithms/index.js';
+import { yamlPositions, type Position } from './yaml-positions.js';
+
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** parseDuration reads "250ms", "2s", "1m", "1h" or a number of milliseconds; undefined if it is none of these. */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  const match = DURATION_PATTERN.exec(trimmed);
+  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
+}
+
+const duration = z.unknown().transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration ${JSON.stringify(value)}: use a number of milliseconds or a string such as "250ms", "2s", "1m"`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const port = z.number({ error: 'must be a port number' }).int('must be a whole number').min(0, 'port out of range 0-65535').max(65535, 'port out of range 0-65535');
+const host = z.string().min(1, 'must not be empty');
+
+const backendUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `invalid URL ${JSON.stringify(value)}: expected http://host:port` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:') {
+    ctx.addIssue({ code: 'custom', message: `unsupported scheme "${url.protocol}" in ${JSON.stringify(value)}: backends are http://host:port` });
+    return z.NEVER;
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
+    ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} must be only scheme, host and port (no path, query or credentials)` });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
+export const backendSchema = z.strictObject({
+  url: backendUrl,
+  /** weight: share of traffic relative to the others for weighted algorithms (default 1; 0 takes no new requests). */
+  weight: z.number().int('weight must be a whole number').min(0, 'weight must be 0 or more').max(1000, 'weight must be at most 1000').default(1),
+  /** name: the backend's id and metric label (default host:port of the URL). */
+  name: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'name may contain only letters, digits and . _ : -').optional(),
+});
+
+const algorithm = z.enum(algorithmNames, {
+  error: (issue) => `unknown algorithm ${JSON.stringify(issue.input)}; accepted: ${algorithmNames.join(', ')}`,
+});
+
+const hashKey = z.string().refine((key) => key === 'client-address' || /^header:[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key), {
+  message: 'hash key must be "client-address" or "header:<Header-Name>"',
+});
+
+const configSchema = z.strictObject({
+  listen: z.strictObject({ host: host.default('0.0.0.0'), port: port.default(8080) }).prefault({}),
+  admin: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(9090), token: z.string().min(1).optional() }).prefault({}),
+  algorithm: algorithm.default('round-robin'),
+  hash: z.strictObject({
+    /** key: what consistent-hash hashes: "client-address" (default) or "header:<name>". */
+    key: hashKey.default('client-address'),
+    /** virtualNodes: points per unit of weight on the ring (default 160, as ketama). */
+    virtualNodes: z.number().int().min(1).max(1000).default(160),
+  }).prefault({}),
+  backends: z.array(backendSchema).min(1, 'at least one backend is needed'),
+  healthCheck: z.strictObject({
+    enabled: z.boolean().default(true),
+    path: z.string().startsWith('/', 'path must start with "/"').default('/health'),
+    interval: duration.default(2000),
+    timeout: duration.default(1000),
+    rise: z.number().int().min(1).default(2),
+    fall: z.number().int().min(1).default(2),
+  }).prefault({}),
+  retries: z.strictObject({
+    attempts: z.number().int().min(0).max(10).default(2),
+  }).prefault({}),
+  timeouts: z.strictObject({
+    connect: duration.default(1000),
+    perTry: duration.default(2000),
+    request: duration.default(30_000),
+    /** shutdown: how long SIGTERM waits for in-flight requests before closing them (default 10s). */
+    shutdown: duration.default(10_000),
+  }).prefault({}),
+});
+
+export type Config = Readonly<z.output<typeof configSchema>>;
+export type BackendConfig = Readonly<z.output<typeof backendSchema>>;
+
+export function backendId(backend: { url: string; name?: string | undefined }): string {
+  return backend.name ?? new URL(backend.url).host;
+}
+
+/** One thing wrong with a configuration: where (key path, and line:column when known) and what. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  position?: Position;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  const where = problem.position ? ` (line ${problem.position.line}, column ${problem.position.column})` : '';
+  return `${problem.path || '(top level)'}${where}: ${problem.message}`;
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
+}
+
+/** validateConfig checks a parsed document and returns the frozen config, or throws ConfigError listing every problem. */
+export function validateConfig(document: unknown, source = 'config', positions = new Map<string, Position>()): Config {
+  const problems: ConfigProblem[] = [];
+  const located = (path: readonly PropertyKey[], message: string): ConfigProblem => {
+    const problem: ConfigProblem = { path: pathText(path), message };
+    const position = positions.get(path.map(String).join('.'));
+    if (position) problem.position = position;
+    return problem;
+  };
+
+  const result = configSchema.safeParse(document ?? {});
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(located([...issue.path, key], `unknown key "${key}"`));
+      } else {
+        problems.push(located(issue.path, issue.message));
+      }
+    }
+    throw new ConfigError(source, problems);
+  }
+
+  const config = result.data;
+  const seen = new Map<string, number>();
+  config.backends.forEach((backend, index) => {
+    const id = backendId(backend);
+    const first = seen.get(id);
+    if (first !== undefined) {
+      problems.push(located(['backends', index, backend.name ? 'name' : 'url'], `duplicate backend id "${id}" (also backends[${first}])`));
+    } else {
+      seen.set(id, index);
+    }
+  });
+  if (config.timeouts.perTry === 0) problems.push(located(['timeouts', 'perTry'], 'must be more than 0'));
+  if (config.timeouts.request === 0) problems.push(located(['timeouts', 'request'], 'must be more than 0'));
+  if (config.timeouts.connect === 0) problems.push(located(['timeouts', 'connect'], 'must be more than 0'));
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return deepFreeze(config);
+}
+
+/** parseConfig reads YAML text (js-yaml) and validates it; syntax errors are reported with line and column. */
+export function parseConfig(text: string, source = 'config'): Config {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { filename: source });
+  } catch (error) {
+    if (error instanceof YAMLException) {
+      const problem: ConfigProblem = { path: '', message: `YAML syntax error: ${error.reason}` };
+      if (error.mark) problem.position = { line: error.mark.line + 1, column: error.mark.column + 1 };
+      throw new ConfigError(source, [problem]);
+    }
+    throw error;
+  }
+  if (document !== undefined && document !== null && (typeof document !== 'object' || Array.isArray(document))) {
+    throw new ConfigError(source, [{ path: '', message: 'the configuration must be a YAML mapping of keys such as listen, backends, algorithm' }]);
+  }
+  return validateConfig(document, source, yamlPositions(text));
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(error as Error).message}` }]);
+  }
+  return parseConfig(text, file);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,127 @@
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfigFile, type Config } from './config.js';
+import { createAlgorithm } from './algorithms/index.js';
+import { Pool } from './pool.js';
+import { Metrics } from './metrics.js';
+import { ActiveHealthChecker } from './health/active.js';
+import { createProxy, type ProxyContext } from './proxy.js';
+import { createAdminApp } from './admin.js';
+import { log } from './log.js';
+
+const VERSION = '0.1.0';
+
+const USAGE = `usage: node balancer/dist/main.js --config FILE [--check]
+  --config FILE   the YAML configuration (or set BALANCER_CONFIG=FILE)
+  --check         validate the configuration, print the result and exit`;
+
+function readArgs(): { configFile: string; checkOnly: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    fail(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const configFile = values.config ?? process.env.BALANCER_CONFIG;
+  if (!configFile) fail(`no configuration given: pass --config FILE or set BALANCER_CONFIG\n${USAGE}`);
+  return { configFile, checkOnly: values.check ?? false };
+}
+
+function fail(message: string): never {
+  process.stderr.write(`balancer: ${message}\n`);
+  process.exit(2);
+}
+
+async function listen(server: Server, host: string, port: number): Promise<string> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shownHost}:${address.port}`;
+}
+
+async function main(): Promise<void> {
+  const { configFile, checkOnly } = readArgs();
+  let config: Config;
+  try {
+    config = loadConfigFile(configFile);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  if (checkOnly) {
+    process.stdout.write(`configuration ${configFile} is valid: ${config.backends.length} backends, algorithm ${config.algorithm}\n`);
+    return;
+  }
+
+  const pool = new Pool(config.backends, config.healthCheck, config.healthCheck.enabled);
+  const metrics = new Metrics(() => pool.all());
+  metrics.setAlgorithm(config.algorithm, VERSION);
+  pool.onStateChange((backend, _from, to) => metrics.stateChanges.inc({ backend: backend.id, to }));
+
+  const context: ProxyContext = {
+    pool,
+    metrics,
+    algorithm: createAlgorithm(config.algorithm, { hashKey: config.hash.key, virtualNodes: config.hash.virtualNodes }),
+    timeouts: config.timeouts,
+    retryAttempts: config.retries.attempts,
+    shuttingDown: false,
+  };
+  const { handleRequest, handleUpgrade } = createProxy(context);
+
+  const health = new ActiveHealthChecker(pool, metrics, config.healthCheck);
+  if (config.healthCheck.enabled) await health.start();
+
+  const trafficServer = createServer({ keepAliveTimeout: 5_000 }, handleRequest);
+  trafficServer.on('upgrade', handleUpgrade);
+  trafficServer.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  const adminServer = createServer(createAdminApp(pool, metrics));
+
+  const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
+  const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
+  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: config.backends.length });
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    context.shuttingDown = true;
+    const inFlight = (): number => pool.all().reduce((sum, backend) => sum + backend.activeRequests, 0);
+    log(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: config.timeouts.shutdown });
+    health.stop();
+    trafficServer.close();
+    adminServer.close();
+    trafficServer.closeIdleConnections();
+    adminServer.closeIdleConnections();
+    const deadline = Date.now() + config.timeouts.shutdown;
+    while (inFlight() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      trafficServer.closeIdleConnections();
+    }
+    const abandoned = inFlight();
+    trafficServer.closeAllConnections();
+    adminServer.closeAllConnections();
+    pool.close();
+    log('stopped', { abandonedRequests: abandoned });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => log('SIGHUP received: configuration reload is not available in this version; restart to apply changes'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`balancer: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

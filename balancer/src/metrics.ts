@@ -1,0 +1,128 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC = {
+  requests: 'lb_requests_total',
+  requestDuration: 'lb_request_duration_seconds',
+  backendUp: 'lb_backend_up',
+  activeRequests: 'lb_backend_active_requests',
+  retries: 'lb_retries_total',
+  healthChecks: 'lb_health_checks_total',
+  stateChanges: 'lb_backend_state_changes_total',
+  configReloads: 'lb_config_reloads_total',
+  info: 'lb_info',
+} as const;
+
+/** The backend label of requests refused because no backend was available. */
+export const NO_BACKEND_LABEL = 'none';
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+/** methodLabel keeps the method label's values to a fixed set, whatever clients send. */
+export function methodLabel(method: string | undefined): string {
+  return method && KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
+export interface BackendGaugeSource {
+  id: string;
+  up: boolean;
+  activeRequests: number;
+}
+
+/** The balancer's prom-client registry and metrics; per-request updates go through cached label children. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: METRIC.requests,
+    help: 'Requests answered to clients, by the backend that answered (none if refused), method and status code',
+    labelNames: ['backend', 'method', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: METRIC.requestDuration,
+    help: 'Time from request received to response finished, in seconds, by the backend that answered',
+    labelNames: ['backend'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: METRIC.retries,
+    help: 'Tries that failed and were retried on another backend, by the backend that failed',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly healthChecks = new Counter({
+    name: METRIC.healthChecks,
+    help: 'Active health checks, by backend and result',
+    labelNames: ['backend', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly stateChanges = new Counter({
+    name: METRIC.stateChanges,
+    help: 'Backend state changes, by backend and the state entered',
+    labelNames: ['backend', 'to'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: METRIC.configReloads,
+    help: 'Configuration reloads, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly info = new Gauge({
+    name: METRIC.info,
+    help: 'Always 1; labels carry the algorithm in use and the balancer version',
+    labelNames: ['algorithm', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly durationChildren = new Map<string, Histogram.Internal<'backend'>>();
+
+  constructor(backends: () => Iterable<BackendGaugeSource>) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: METRIC.backendUp,
+      help: '1 while the backend passes its health checks, else 0',
+      labelNames: ['backend'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const backend of backends()) this.set({ backend: backend.id }, backend.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: METRIC.activeRequests,
+      help: 'Requests in flight to the backend',
+      labelNames: ['backend'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const backend of backends()) this.set({ backend: backend.id }, backend.activeRequests);
+      },
+    });
+    this.configReloads.inc({ result: 'success' }, 0);
+    this.configReloads.inc({ result: 'failure' }, 0);
+  }
+
+  /** recordRequest counts one answered request; children are cached so the hot path does no label hashing. */
+  recordRequest(backend: string, method: string, code: number, seconds: number): void {
+    const key = `${backend} ${method} ${code}`;
+    let counter = this.requestChildren.get(key);
+    if (!counter) {
+      counter = this.requests.labels(backend, method, String(code));
+      this.requestChildren.set(key, counter);
+    }
+    counter.inc();
+    let histogram = this.durationChildren.get(backend);
+    if (!histogram) {
+      histogram = this.requestDuration.labels(backend);
+      this.durationChildren.set(backend, histogram);
+    }
+    histogram.observe(seconds);
+  }
+
+  setAlgorithm(algorithm: string, version: string): void {
+    this.info.reset();
+    this.info.set({ algorithm, version }, 1);
+  }
+}
