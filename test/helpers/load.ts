@@ -1,0 +1,87 @@
+import { Agent, request } from 'node:http';
+
+/** One request of a load run: when it started (ms since the run began), what came back, and from which backend. */
+export interface LoadSample {
+  at: number;
+  ms: number;
+  status: number;
+  backend: string | undefined;
+  error: string | undefined;
+}
+
+export interface LoadOptions {
+  url: string;
+  /** requests started per second, whatever the answers (open loop) */
+  rate: number;
+  durationMs: number;
+  method?: string;
+  headers?: (index: number) => Record<string, string>;
+  /** a request with no answer by then counts as an error */
+  timeoutMs?: number;
+  maxSockets?: number;
+}
+
+export interface LoadRun {
+  samples: LoadSample[];
+  /** requests that failed: transport errors, timeouts, or any status other than 2xx */
+  failures(): LoadSample[];
+  byBackend(): Record<string, number>;
+  percentile(p: number): number;
+}
+
+/** runLoad sends a steady rate of requests to 127.0.0.1 for a bounded time and records every answer. */
+export async function runLoad(options: LoadOptions): Promise<LoadRun> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+  const samples: LoadSample[] = [];
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  const total = Math.round((options.rate * options.durationMs) / 1000);
+  for (let i = 0; i < total; i++) {
+    const due = (i * 1000) / options.rate;
+    const wait = due - (performance.now() - started);
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(sendOne(options, agent, i, started).then((sample) => void samples.push(sample)));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  samples.sort((a, b) => a.at - b.at);
+  return {
+    samples,
+    failures: () => samples.filter((s) => s.error !== undefined || s.status < 200 || s.status > 299),
+    byBackend: () => {
+      const counts: Record<string, number> = {};
+      for (const s of samples) if (s.backend) counts[s.backend] = (counts[s.backend] ?? 0) + 1;
+      return counts;
+    },
+    percentile: (p) => {
+      const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
+      return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+    },
+  };
+}
+
+function sendOne(options: LoadOptions, agent: Agent, index: number, runStarted: number): Promise<LoadSample> {
+  const at = performance.now() - runStarted;
+  return new Promise((resolve) => {
+    const done = (status: number, backend: string | undefined, error: string | undefined): void =>
+      resolve({ at, ms: performance.now() - runStarted - at, status, backend, error });
+    const req = request(options.url, { method: options.method ?? 'GET', agent, headers: options.headers?.(index) }, (res) => {
+      res.resume();
+      res.on('end', () => done(res.statusCode ?? 0, res.headers['x-backend-id'] as string | undefined, undefined));
+      res.on('error', (error: NodeJS.ErrnoException) => done(res.statusCode ?? 0, undefined, error.code ?? error.message));
+    });
+    req.setTimeout(options.timeoutMs ?? 5_000, () => req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })));
+    req.on('error', (error: NodeJS.ErrnoException) => done(0, undefined, error.code ?? error.message));
+    req.end();
+  });
+}
+
+/** describeFailures summarises failed samples for an assertion message. */
+export function describeFailures(run: LoadRun): string {
+  const counts = new Map<string, number>();
+  for (const s of run.failures()) {
+    const key = s.error ?? `HTTP ${s.status}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, count]) => `${count} × ${key}`).join(', ') || 'none';
+}
