@@ -169,7 +169,6 @@ export function createProxy(context: ProxyContext) {
       startTry(exchange, kind);
       return;
     }
-    exchange.backend = backend;
     answerError(exchange, FAILURE_CODES[kind], detail);
   };
 
