@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig, parseDuration } from '../../balancer/src/config.js';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfigFile, parseConfig, parseDuration } from '../../balancer/src/config.js';
+import { repoRoot } from '../helpers/processes.js';
 
 function problemsOf(yaml: string): string[] {
   try {
@@ -83,4 +86,11 @@ test('consistent-hash key must be the client address or a header', () => {
   const config = parseConfig('algorithm: consistent-hash\nhash: {key: "header:X-User"}\nbackends: [{url: "http://a:1"}]\n');
   assert.equal(config.hash.key, 'header:X-User');
   assert.match(problemsOf('hash: {key: cookie}\nbackends: [{url: "http://a:1"}]\n').join('\n'), /hash\.key.*"client-address" or "header:<Header-Name>"/);
+});
+
+test('every example configuration shipped in balancer/examples is valid', () => {
+  const dir = path.join(repoRoot, 'balancer/examples');
+  const files = readdirSync(dir).filter((name) => name.endsWith('.yaml'));
+  assert.ok(files.length > 0);
+  for (const file of files) assert.ok(loadConfigFile(path.join(dir, file)).backends.length > 0, file);
 });
