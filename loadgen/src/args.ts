@@ -1,0 +1,150 @@
+import { parseArgs } from 'node:util';
+
+/** Methods autocannon's response parser handles (HEAD is left out: the parser would wait for a body that never comes). */
+export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+export const USAGE = `Usage:
+  node loadgen/dist/main.js --url URL [--duration S] [--connections N] [--rate RPS] [--method M] [--timeout S] [--json FILE]
+      one run, a progress line on stderr, a summary on stdout, and with --json the report as JSON
+  node loadgen/dist/main.js --continuous [--url URL] [--rate RPS] [--connections N] [--metrics-port P]
+  TARGET_URL=URL node loadgen/dist/main.js
+      keeps load running and serves /metrics and /rate (env TARGET_URL, RATE, CONNECTIONS, METHOD,
+      TIMEOUT, METRICS_PORT, METRICS_HOST; flags win over env)
+
+  --url URL          target, http:// or https://
+  --duration S       seconds to send for (default 10; also 500ms, 30s, 2m)
+  --connections N    concurrent connections, one request in flight on each (default 10)
+  --rate RPS         requests per second, spaced evenly (default: as fast as the connections allow;
+                     continuous mode: 50, and 0 pauses)
+  --method M         ${METHODS.join(', ')} (default GET)
+  --timeout S        seconds without an answer before a request counts as a timeout error (default 10, at least 1)
+  --json FILE        write the report as JSON to FILE
+  --metrics-port P   continuous mode: port of /metrics and /rate (default 9464; 0 lets the OS pick)
+  --help             this text`;
+
+interface Target {
+  url: string;
+  connections: number;
+  /** Requests per second; Infinity for no limit. */
+  rate: number;
+  method: string;
+  timeoutSeconds: number;
+}
+
+export type Command =
+  | ({ mode: 'run'; durationSeconds: number; json: string | undefined } & Target)
+  | ({ mode: 'continuous'; metricsPort: number; metricsHost: string } & Target)
+  | { mode: 'help' };
+
+/** Every problem with the arguments, each naming the argument or variable. */
+export class UsageError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const quote = (value: string): string => JSON.stringify(value);
+
+/** parseDuration reads seconds: a number, or a number with ms, s or m. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  return match[2] === 'ms' ? value / 1000 : match[2] === 'm' ? value * 60 : value;
+}
+
+/** parseCommand reads the command line and, for continuous mode, the environment; it throws UsageError. */
+export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: 'string' },
+        duration: { type: 'string' },
+        connections: { type: 'string' },
+        rate: { type: 'string' },
+        method: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'string' },
+        continuous: { type: 'boolean' },
+        'metrics-port': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError([(error as Error).message.replace(/\. To specify a positional argument.*$/, '')]);
+  }
+  if (values.help) return { mode: 'help' };
+
+  const continuous = values.continuous === true || (values.url === undefined && env.TARGET_URL !== undefined && env.TARGET_URL !== '');
+  const problems: string[] = [];
+  /** A flag's value, else (continuous mode) the environment variable's, with the name to quote in problems. */
+  const pick = (flag: string, variable: string): [string, string] | undefined => {
+    const fromFlag = values[flag];
+    if (typeof fromFlag === 'string') return [`--${flag}`, fromFlag];
+    const fromEnv = continuous ? env[variable] : undefined;
+    return fromEnv !== undefined && fromEnv !== '' ? [variable, fromEnv] : undefined;
+  };
+  const number = (flag: string, variable: string, fallback: number, check: (n: number) => boolean, what: string): number => {
+    const given = pick(flag, variable);
+    if (given === undefined) return fallback;
+    const value = flag === 'duration' || flag === 'timeout' ? parseDuration(given[1]) : given[1].trim() === '' ? NaN : Number(given[1]);
+    if (value === undefined || !Number.isFinite(value) || !check(value)) {
+      problems.push(`${given[0]} must be ${what}; got ${quote(given[1])}`);
+      return fallback;
+    }
+    return value;
+  };
+
+  let url = '';
+  const givenUrl = pick('url', 'TARGET_URL');
+  if (givenUrl === undefined) {
+    problems.push(continuous ? '--url or TARGET_URL is required' : '--url is required');
+  } else {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(givenUrl[1]);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') {
+      problems.push(`${givenUrl[0]} must be an http:// or https:// URL; got ${quote(givenUrl[1])}`);
+    } else {
+      url = parsed.href;
+    }
+  }
+
+  const connections = number('connections', 'CONNECTIONS', 10, (n) => Number.isInteger(n) && n >= 1 && n <= 10_000, 'a whole number from 1 to 10000');
+  const rate = continuous
+    ? number('rate', 'RATE', 50, (n) => n >= 0 && n <= 1_000_000, 'a number of requests per second from 0 (paused) to 1000000')
+    : number('rate', 'RATE', Infinity, (n) => n > 0 && n <= 1_000_000, 'a number of requests per second above 0, at most 1000000');
+  const timeoutSeconds = number('timeout', 'TIMEOUT', 10, (n) => n >= 1 && n <= 3600, 'a duration from 1 to 3600 seconds (e.g. 5 or 5s)');
+
+  let method = 'GET';
+  const givenMethod = pick('method', 'METHOD');
+  if (givenMethod !== undefined) {
+    method = givenMethod[1].toUpperCase();
+    if (!(METHODS as readonly string[]).includes(method)) {
+      problems.push(`${givenMethod[0]} must be one of ${METHODS.join(', ')}; got ${quote(givenMethod[1])}`);
+    }
+  }
+
+  if (continuous) {
+    for (const flag of ['duration', 'json']) {
+      if (values[flag] !== undefined) problems.push(`--${flag} is for one-off runs, not continuous mode`);
+    }
+    const metricsPort = number('metrics-port', 'METRICS_PORT', 9464, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port from 0 to 65535');
+    if (problems.length > 0) throw new UsageError(problems);
+    return { mode: 'continuous', url, connections, rate, method, timeoutSeconds, metricsPort, metricsHost: env.METRICS_HOST || '0.0.0.0' };
+  }
+
+  const durationSeconds = number('duration', '', 10, (n) => n > 0 && n <= 86_400, 'a duration above 0, at most 86400 seconds (e.g. 10, 10s, 500ms, 2m)');
+  if (values['metrics-port'] !== undefined) problems.push('--metrics-port is for continuous mode (add --continuous)');
+  const json = values.json;
+  if (json === '') problems.push('--json needs a file name');
+  if (problems.length > 0) throw new UsageError(problems);
+  return { mode: 'run', url, connections, rate, method, timeoutSeconds, durationSeconds, json: typeof json === 'string' ? json : undefined };
+}

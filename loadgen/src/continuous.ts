@@ -1,0 +1,116 @@
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Command } from './args.js';
+import { startLoad } from './engine.js';
+import { createLoadgenMetrics } from './metrics.js';
+
+/** Highest rate PUT /rate accepts, in requests per second. */
+const MAX_RATE = 1_000_000;
+/** How often continuous mode logs a status line. */
+const STATUS_EVERY_MS = 10_000;
+
+type Continuous = Extract<Command, { mode: 'continuous' }>;
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+  let text = '';
+  for await (const chunk of req) {
+    text += String(chunk);
+    if (text.length > limit) return undefined;
+  }
+  return text;
+}
+
+/**
+ * runContinuous keeps load running against the target until SIGTERM/SIGINT, and serves on the metrics port:
+ * GET /metrics (Prometheus), GET /rate and PUT /rate {"rate": N} (0 pauses), GET /healthz.
+ */
+export async function runContinuous(command: Continuous, log: (line: string) => void): Promise<void> {
+  const metrics = createLoadgenMetrics();
+  let sent = 0;
+  let failed = 0;
+  const outcomes = {
+    response: (status: number, latencyMs: number, backend: string | undefined) => {
+      sent++;
+      metrics.outcomes.response(status, latencyMs, backend);
+    },
+    error: (...args: Parameters<typeof metrics.outcomes.error>) => {
+      sent++;
+      failed++;
+      metrics.outcomes.error(...args);
+    },
+  };
+  const load = startLoad(command, outcomes);
+  metrics.attach(load);
+
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && path === '/metrics') {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      } else if (req.method === 'GET' && path === '/rate') {
+        json(res, 200, { rate: load.rate });
+      } else if (req.method === 'PUT' && path === '/rate') {
+        const text = await readBody(req, 4096);
+        let body: unknown;
+        try {
+          body = text === undefined ? undefined : JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        const rate = (body as { rate?: unknown } | undefined)?.rate;
+        if (typeof body !== 'object' || body === null || typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > MAX_RATE) {
+          const got = text === undefined ? 'a body over 4 KiB' : typeof body === 'object' && body !== null ? JSON.stringify(rate ?? null) : `the body ${JSON.stringify(text)}`;
+          const problem = { path: 'rate', message: `must be a number of requests per second from 0 (paused) to ${MAX_RATE}; got ${got}` };
+          json(res, 400, { error: { code: 'LOADGEN_ERR_INVALID_RATE', message: 'invalid rate; nothing changed', problems: [problem] } });
+          return;
+        }
+        const previous = load.rate;
+        load.rate = rate;
+        log(`rate changed by PUT /rate: ${previous} -> ${rate} req/s`);
+        json(res, 200, { rate, previous });
+      } else if (req.method === 'GET' && path === '/healthz') {
+        json(res, 200, { status: 'pass' });
+      } else {
+        json(res, 404, { error: { code: 'LOADGEN_ERR_NOT_FOUND', message: `no route ${req.method} ${path}; see GET /metrics, GET /rate, PUT /rate, GET /healthz` } });
+      }
+    })().catch((error: Error) => json(res, 500, { error: { code: 'LOADGEN_ERR_INTERNAL', message: error.message } }));
+  });
+  server.listen(command.metricsPort, command.metricsHost);
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    process.stderr.write(`loadgen: cannot listen on ${command.metricsHost}:${command.metricsPort}: ${(error as Error).message}\n`);
+    await load.close();
+    process.exit(1);
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = command.metricsHost.includes(':') ? `[${command.metricsHost}]` : command.metricsHost;
+  log(`continuous: ${command.method} ${command.url} at ${load.rate} req/s over ${command.connections} connections; metrics http://${host}:${port}/metrics`);
+
+  let lastSent = 0;
+  const status = setInterval(() => {
+    log(`status: ${sent} requests (${failed} errors), ${((sent - lastSent) / (STATUS_EVERY_MS / 1000)).toFixed(1)} req/s over the last ${STATUS_EVERY_MS / 1000} s, target ${load.rate} req/s`);
+    lastSent = sent;
+  }, STATUS_EVERY_MS);
+
+  const stop = async (signal: string): Promise<void> => {
+    log(`${signal}: stopping, waiting for ${load.inFlight} requests in flight`);
+    clearInterval(status);
+    await load.close();
+    server.close();
+    server.closeAllConnections();
+    log(`stopped after ${sent} requests (${failed} errors)`);
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
