@@ -37,7 +37,7 @@ export interface Load {
 /** autocannon's run length when we stop it ourselves: as long as a Node timer allows (about 23 days). */
 const UNTIL_STOPPED_SECONDS = 2_000_000;
 
-/** kind maps a socket error to the error kinds a client cares about. */
+/** errorKind maps a socket error to the error kinds a client cares about. */
 export function errorKind(code: string | undefined): ErrorKind {
   switch (code) {
     case 'ECONNREFUSED':
@@ -172,6 +172,7 @@ export function startLoad(options: LoadOptions, outcomes: Outcomes): Load {
         conn.reconnect = true;
         return;
       }
+      conn.reconnect = false;
       connect.call(client);
     };
 
