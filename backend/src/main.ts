@@ -1,4 +1,5 @@
 import http from 'node:http';
+import express from 'express';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readConfig, type BackendConfig } from './config.js';
@@ -50,7 +51,11 @@ async function main(): Promise<void> {
     },
   });
 
-  const trafficServer = http.createServer(traffic.handler);
+  const trafficApp = express();
+  trafficApp.disable('x-powered-by');
+  trafficApp.disable('etag');
+  trafficApp.use(traffic.handler);
+  const trafficServer = http.createServer(trafficApp);
   trafficServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   const controlServer = http.createServer(control);
 
