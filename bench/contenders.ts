@@ -1,0 +1,243 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, repoRoot, startService, type Service } from '../test/helpers/processes.js';
+import { processTree } from './cpu.js';
+
+/** A child process of the benchmark; every one is registered until stopped, so that stopAll leaves nothing behind. */
+export interface BenchProcess {
+  readonly name: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** A proxy under test: where to send load and whose CPU to read. */
+export interface Contender extends BenchProcess {
+  readonly url: string;
+  /** what exactly runs, for the JSON report */
+  readonly version: string;
+}
+
+export type ContenderName = 'balancer' | 'http-proxy' | 'http-proxy-3' | 'nginx' | 'haproxy';
+
+/** Contenders in table order; the first is the subject, the next two the Node baselines, then the native references. */
+export const contenderNames: readonly ContenderName[] = ['balancer', 'http-proxy', 'http-proxy-3', 'nginx', 'haproxy'];
+
+/** The native binary a contender needs; it is skipped when the binary is not installed. */
+export const requiredBinary: Partial<Record<ContenderName, string>> = { nginx: 'nginx', haproxy: 'haproxy' };
+
+const running = new Set<BenchProcess>();
+const STOP_GRACE_MS = 5_000;
+/** Backends and reference proxies are TypeScript: children load tsx as `npm run bench` itself does. */
+const TSX_ENV = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import tsx`.trim() };
+
+/** stopAll stops every child still running (SIGTERM, SIGKILL after a grace period). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((child) => child.stop()));
+}
+
+/** killAllNow is the last resort on exit: SIGKILL whatever is still registered, with its descendants. */
+export function killAllNow(): void {
+  for (const child of running) {
+    for (const pid of processTree(child.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  running.clear();
+}
+
+function register(name: string, pid: number, stop: () => Promise<void>): BenchProcess {
+  const child: BenchProcess = {
+    name,
+    pid,
+    stop: async () => {
+      running.delete(child);
+      await stop();
+    },
+  };
+  running.add(child);
+  return child;
+}
+
+/** startNode starts `node <script>` through the test helper and waits for its ready line, registered from the moment it spawns. */
+async function startNode(name: string, script: string, args: string[], ready: RegExp, env: Record<string, string> = {}) {
+  const { service } = await startService(name, script, { args, env });
+  const child = register(name, service.child.pid!, () => stopService(service));
+  const match = await service.waitForLine(ready);
+  return { child, match };
+}
+
+async function stopService(service: Service): Promise<void> {
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), STOP_GRACE_MS);
+  await service.stop('SIGTERM');
+  clearTimeout(timer);
+}
+
+/** startBackend starts one bench backend and returns its port. */
+export async function startBackend(id: string): Promise<{ child: BenchProcess; port: number }> {
+  const { child, match } = await startNode(`backend ${id}`, 'bench/backend.ts', [], /backend listening .*port=(\d+)/, { ...TSX_ENV, BACKEND_ID: id });
+  return { child, port: Number(match[1]) };
+}
+
+export interface Setup {
+  /** a private temporary directory for generated configuration files and logs */
+  readonly dir: string;
+  readonly backendPorts: readonly number[];
+}
+
+export async function startContender(name: ContenderName, setup: Setup): Promise<Contender> {
+  switch (name) {
+    case 'balancer':
+      return startBalancer(setup);
+    case 'http-proxy':
+    case 'http-proxy-3':
+      return startReferenceProxy(name, setup);
+    case 'nginx':
+      return startNginx(setup);
+    case 'haproxy':
+      return startHaproxy(setup);
+  }
+}
+
+async function startBalancer(setup: Setup): Promise<Contender> {
+  const backends = setup.backendPorts.map((port, index) => `  - { url: http://127.0.0.1:${port}, name: b${index + 1} }`).join('\n');
+  const file = writeConfig(setup, 'balancer.yaml', { backends });
+  const { child, match } = await startNode('balancer', 'balancer/dist/main.js', ['--config', file], /balancer listening proxy=(\S+) admin=(\S+)/);
+  await waitForHealthyBackends(match[2]!);
+  const version = `balancer ${packageVersion('balancer')} on http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}`;
+  return { ...child, url: match[1]!, version };
+}
+
+async function startReferenceProxy(lib: 'http-proxy' | 'http-proxy-3', setup: Setup): Promise<Contender> {
+  const args = ['--lib', lib, ...setup.backendPorts.flatMap((port) => ['--backend', `http://127.0.0.1:${port}`])];
+  const { child, match } = await startNode(lib, 'bench/reference-proxy.ts', args, /reference proxy listening .*port=(\d+)/, TSX_ENV);
+  return { ...child, url: `http://127.0.0.1:${match[1]}`, version: `bare ${lib} ${packageVersion(`node_modules/${lib}`)}` };
+}
+
+async function startNginx(setup: Setup): Promise<Contender> {
+  const binary = findBinary('nginx')!;
+  const port = await freePort();
+  const servers = setup.backendPorts.map((backendPort) => `    server 127.0.0.1:${backendPort};`).join('\n');
+  const file = writeConfig(setup, 'nginx.conf', { dir: setup.dir, port: String(port), servers });
+  return startBinary('nginx', binary, ['-p', setup.dir, '-e', path.join(setup.dir, 'nginx-error.log'), '-c', file], port, binaryVersion(binary, '-v'));
+}
+
+async function startHaproxy(setup: Setup): Promise<Contender> {
+  const binary = findBinary('haproxy')!;
+  const port = await freePort();
+  const servers = setup.backendPorts.map((backendPort, index) => `  server b${index + 1} 127.0.0.1:${backendPort}`).join('\n');
+  const file = writeConfig(setup, 'haproxy.cfg', { port: String(port), servers });
+  return startBinary('haproxy', binary, ['-db', '-f', file], port, binaryVersion(binary, '-v'));
+}
+
+/** startBinary runs a native proxy in the foreground and waits until it answers 200 on its port. */
+async function startBinary(name: string, binary: string, args: string[], port: number, version: string): Promise<Contender> {
+  const spawned = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => spawned.once('exit', () => resolve()));
+  await once(spawned, 'spawn'); // rejects with the spawn error, if any
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  spawned.stdout.on('data', keep);
+  spawned.stderr.on('data', keep);
+  const pid = spawned.pid!;
+  const child = register(name, pid, async () => {
+    if (spawned.exitCode !== null || spawned.signalCode !== null) return;
+    const tree = processTree(pid);
+    spawned.kill('SIGTERM');
+    const stopped = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
+    if (stopped) return;
+    for (const member of tree) {
+      try {
+        process.kill(member, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await exited;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (spawned.exitCode !== null || spawned.signalCode !== null) throw new Error(`${name} exited before answering on ${url}:\n${output}`);
+    if ((await httpGet(url)).status === 200) break;
+    if (Date.now() > deadline) throw new Error(`${name} did not answer 200 on ${url} within 10 s:\n${output}`);
+    await sleep(100);
+  }
+  return { ...child, url, version };
+}
+
+/** httpGet makes one GET on a fresh connection; status 0 if the request failed. */
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const request = get(url, { agent: false, timeout: 1_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve({ status: 0, body }));
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve({ status: 0, body: '' }));
+  });
+}
+
+/** waitForHealthyBackends polls the balancer's admin API until every backend is healthy, so that no run measures a warming pool. */
+async function waitForHealthyBackends(adminUrl: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { status, body } = await httpGet(`${adminUrl}/backends`);
+    if (status === 200 && (JSON.parse(body) as { state: string }[]).every((backend) => backend.state === 'healthy')) return;
+    if (Date.now() > deadline) throw new Error(`balancer: backends not all healthy within 10 s: ${status} ${body}`);
+    await sleep(100);
+  }
+}
+
+/** findBinary looks for an executable in PATH and in the sbin directories where Debian installs nginx and haproxy. */
+export function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs.filter(Boolean)) {
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** writeConfig fills {{name}} placeholders of bench/configs/<template> and writes the result into the setup's directory. */
+function writeConfig(setup: Setup, template: string, values: Record<string, string>): string {
+  const text = readFileSync(path.join(repoRoot, 'bench', 'configs', template), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`bench/configs/${template}: no value for {{${key}}}`);
+    return value;
+  });
+  const file = path.join(setup.dir, template);
+  writeFileSync(file, text);
+  return file;
+}
+
+function packageVersion(folder: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(repoRoot, folder, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function binaryVersion(binary: string, flag: string): string {
+  const result = spawnSync(binary, [flag], { encoding: 'utf8' });
+  const text = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  return text.split('\n')[0]?.trim() || path.basename(binary);
+}
