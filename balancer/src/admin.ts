@@ -1,6 +1,9 @@
-import express, { type Express } from 'express';
-import type { Pool } from './pool.js';
-import type { Metrics } from './metrics.js';
+import { timingSafeEqual } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { ConfigError, parseConfig, validateConfig } from './config.js';
+import { AdminError } from './errors.js';
+import { toProblems, type Balancer } from './runtime.js';
+import type { Backend, Pool } from './pool.js';
 
 export interface BackendView {
   id: string;
@@ -11,29 +14,130 @@ export interface BackendView {
   totalRequests: number;
 }
 
-export function backendViews(pool: Pool): BackendView[] {
-  return pool.all().map((backend) => ({
+export function backendView(backend: Backend): BackendView {
+  return {
     id: backend.id,
     url: backend.url,
     weight: backend.weight,
     state: backend.state,
     activeRequests: backend.activeRequests,
     totalRequests: backend.totalRequests,
-  }));
+  };
 }
 
-/** createAdminApp serves the admin listener: metrics, liveness and the backends' state. */
-export function createAdminApp(pool: Pool, metrics: Metrics): Express {
+export function backendViews(pool: Pool): BackendView[] {
+  return pool.all().map(backendView);
+}
+
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * createAdminApp serves the admin listener: the backends and configuration API, metrics and
+ * liveness. Write calls need `Authorization: Bearer <admin.token>` when a token is configured;
+ * a refused call changes nothing.
+ */
+export function createAdminApp(balancer: Balancer, configFile: string | undefined): Express {
+  const { pool, metrics } = balancer;
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const token = balancer.config.admin.token;
+    if (req.method === 'GET' || req.method === 'HEAD' || !token || tokenMatches(req.headers.authorization, token)) next();
+    else next(new AdminError('ADMIN_ERR_UNAUTHORIZED'));
+  });
+  app.use(express.json({ limit: '1mb', strict: false }));
+  app.use(express.text({ type: YAML_TYPES, limit: '1mb' }));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+
   app.get('/backends', (_req, res) => {
     res.json(backendViews(pool));
+  });
+  app.get('/backends/:id', (req, res) => {
+    const backend = pool.get(req.params.id);
+    if (!backend) throw new AdminError('ADMIN_ERR_NOT_FOUND', `no backend with id "${req.params.id}"`);
+    res.json(backendView(backend));
+  });
+  app.post('/backends', (req, res) => {
+    const backend = balancer.addBackend(req.body);
+    res.status(201).location(`/backends/${encodeURIComponent(backend.id)}`).json(backendView(backend));
+  });
+  app.patch('/backends/:id', (req, res) => {
+    res.json(backendView(balancer.patchBackend(req.params.id, req.body)));
+  });
+  app.delete('/backends/:id', (req, res) => {
+    balancer.removeBackend(req.params.id);
+    res.status(204).end();
+  });
+
+  app.put('/algorithm', (req, res) => {
+    res.json({ algorithm: balancer.setAlgorithm(req.body) });
+  });
+
+  app.get('/config', (_req, res) => {
+    res.json(balancer.effectiveConfig());
+  });
+  app.put('/config', (req, res) => {
+    const origin = 'PUT /config';
+    let next;
+    try {
+      if (typeof req.body === 'string') {
+        next = parseConfig(req.body, origin);
+      } else {
+        const document = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? { ...(req.body as Record<string, unknown>) } : req.body;
+        // GET /config never shows the token: a body without one keeps the token in force.
+        const token = balancer.config.admin.token;
+        if (token && document && typeof document === 'object' && !Array.isArray(document)) {
+          const admin = (document as Record<string, unknown>).admin;
+          if (admin === undefined || (typeof admin === 'object' && admin !== null && !('token' in admin))) {
+            (document as Record<string, unknown>).admin = { ...(admin as object | undefined), token };
+          }
+        }
+        next = validateConfig(document, origin);
+      }
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const problems = toProblems(error.problems);
+      balancer.recordReloadFailure(origin, problems);
+      throw new AdminError('ADMIN_ERR_INVALID', 'configuration refused; the running configuration stays in force', problems);
+    }
+    const changes = balancer.reload(next, origin);
+    res.json({ status: 'applied', changes, config: balancer.effectiveConfig() });
+  });
+  app.post('/config/reload', (_req, res) => {
+    if (!configFile) throw new AdminError('ADMIN_ERR_INVALID', 'the balancer was not started from a file');
+    const changes = balancer.reloadFile(configFile, 'POST /config/reload');
+    res.json({ status: 'applied', changes });
+  });
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new AdminError('ADMIN_ERR_NOT_FOUND', 'no such admin endpoint')));
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    let adminError: AdminError;
+    if (error instanceof AdminError) adminError = error;
+    else if (error && typeof error === 'object' && 'type' in error && (error as { type: string }).type === 'entity.parse.failed') {
+      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', `the body is not valid JSON: ${(error as unknown as Error).message}`);
+    } else if (error && typeof error === 'object' && 'status' in error && (error as { status: number }).status < 500) {
+      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', (error as unknown as Error).message);
+    } else {
+      throw error;
+    }
+    if (adminError.status === 401) res.setHeader('www-authenticate', 'Bearer');
+    res.status(adminError.status).json(adminError.toJSON());
   });
   return app;
 }

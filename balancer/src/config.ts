@@ -77,7 +77,19 @@ const configSchema = z.strictObject({
     /** virtualNodes: points per unit of weight on the ring (default 160, as ketama). */
     virtualNodes: z.number().int().min(1).max(1000).default(160),
   }).prefault({}),
-  backends: z.array(backendSchema).min(1, 'at least one backend is needed'),
+  backends: z.array(backendSchema).default([]),
+  discovery: z.strictObject({
+    dns: z.strictObject({
+      /** name: the DNS name whose A records are the backends (in docker compose: the service name). */
+      name: z.string().min(1),
+      /** port: the port of every discovered backend. */
+      port: port.refine((value) => value > 0, 'port must be 1-65535'),
+      /** interval: how often the name is resolved again (default 5s). */
+      interval: duration.default(5000),
+      /** server: "host:port" of the DNS server to ask (default: the system's resolvers). */
+      server: z.string().regex(/^[^\s:]+:\d+$/, 'server must be "host:port"').optional(),
+    }),
+  }).optional(),
   healthCheck: z.strictObject({
     enabled: z.boolean().default(true),
     path: z.string().startsWith('/', 'path must start with "/"').default('/health'),
@@ -86,6 +98,19 @@ const configSchema = z.strictObject({
     rise: z.number().int().min(1).default(2),
     fall: z.number().int().min(1).default(2),
   }).prefault({}),
+  /** outlierDetection: passive health (absent: off). Consecutive 5xx answers and failed tries eject a backend. */
+  outlierDetection: z.strictObject({
+    consecutiveFailures: z.number().int().min(1).default(5),
+    /** baseEjectionTime: the first ejection's length; the nth ejection in a row lasts n times as long (default 5s). */
+    baseEjectionTime: duration.default(5000),
+    maxEjectionTime: duration.default(60_000),
+    /** maxEjectionPercent: never eject more than this share of the backends at once (default 50; at least one may be ejected). */
+    maxEjectionPercent: z.number().min(0).max(100).default(50),
+  }).optional(),
+  /** panicThreshold: below this percentage of available backends, balance over all of them, as Envoy does (default 0: off). */
+  panicThreshold: z.number().min(0).max(100).default(0),
+  /** slowStart: a backend that becomes available ramps its weight from 10% to 100% over this time (default 0: off). */
+  slowStart: duration.default(0),
   retries: z.strictObject({
     attempts: z.number().int().min(0).max(10).default(2),
   }).prefault({}),
@@ -164,6 +189,7 @@ export function validateConfig(document: unknown, source = 'config', positions =
       seen.set(id, index);
     }
   });
+  if (config.backends.length === 0 && !config.discovery) problems.push(located(['backends'], 'at least one backend is needed (or discovery.dns)'));
   if (config.timeouts.perTry === 0) problems.push(located(['timeouts', 'perTry'], 'must be more than 0'));
   if (config.timeouts.request === 0) problems.push(located(['timeouts', 'request'], 'must be more than 0'));
   if (config.timeouts.connect === 0) problems.push(located(['timeouts', 'connect'], 'must be more than 0'));

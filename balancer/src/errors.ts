@@ -31,3 +31,41 @@ export function sendError(res: ServerResponse, code: LbErrorCode, detail?: strin
   res.end(body);
   return true;
 }
+
+/** Errors of the admin API, by stable code; bodies are {"error": {"code", "message", "problems"?}}. */
+export const adminErrors = {
+  ADMIN_ERR_UNAUTHORIZED: { status: 401, message: 'this call needs Authorization: Bearer <admin.token>' },
+  ADMIN_ERR_BAD_REQUEST: { status: 400, message: 'the request body is not valid JSON (or YAML for PUT /config)' },
+  ADMIN_ERR_INVALID: { status: 400, message: 'the request was refused; nothing changed' },
+  ADMIN_ERR_NOT_FOUND: { status: 404, message: 'no such backend' },
+  ADMIN_ERR_CONFLICT: { status: 409, message: 'a backend with this id already exists' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type AdminErrorCode = keyof typeof adminErrors;
+
+export interface Problem {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+/** AdminError carries an admin API failure with its code and, for refused input, every problem found. */
+export class AdminError extends Error {
+  constructor(
+    readonly code: AdminErrorCode,
+    message?: string,
+    readonly problems: readonly Problem[] = [],
+  ) {
+    super(message ?? adminErrors[code].message);
+    this.name = 'AdminError';
+  }
+
+  get status(): number {
+    return adminErrors[this.code].status;
+  }
+
+  toJSON(): { error: { code: AdminErrorCode; message: string; problems?: readonly Problem[] } } {
+    return { error: { code: this.code, message: this.message, ...(this.problems.length > 0 ? { problems: this.problems } : {}) } };
+  }
+}

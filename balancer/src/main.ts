@@ -3,15 +3,12 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfigFile, type Config } from './config.js';
-import { createAlgorithm } from './algorithms/index.js';
-import { Pool } from './pool.js';
-import { Metrics } from './metrics.js';
-import { ActiveHealthChecker } from './health/active.js';
-import { createProxy, type ProxyContext } from './proxy.js';
+import { createProxy } from './proxy.js';
 import { createAdminApp } from './admin.js';
+import { Balancer } from './runtime.js';
+import { AdminError } from './errors.js';
+import { watchConfigFile } from './watch.js';
 import { log } from './log.js';
-
-const VERSION = '0.1.0';
 
 const USAGE = `usage: node balancer/dist/main.js --config FILE [--check]
   --config FILE   the YAML configuration (or set BALANCER_CONFIG=FILE)
@@ -63,30 +60,16 @@ async function main(): Promise<void> {
     return;
   }
 
-  const pool = new Pool(config.backends, config.healthCheck, config.healthCheck.enabled);
-  const metrics = new Metrics(() => pool.all());
-  metrics.setAlgorithm(config.algorithm, VERSION);
-  pool.onStateChange((backend, _from, to) => metrics.stateChanges.inc({ backend: backend.id, to }));
-
-  const context: ProxyContext = {
-    pool,
-    metrics,
-    algorithm: createAlgorithm(config.algorithm, { hashKey: config.hash.key, virtualNodes: config.hash.virtualNodes }),
-    timeouts: config.timeouts,
-    retryAttempts: config.retries.attempts,
-    shuttingDown: false,
-  };
-  const { handleRequest, handleUpgrade } = createProxy(context);
-
-  const health = new ActiveHealthChecker(pool, metrics, config.healthCheck);
-  if (config.healthCheck.enabled) await health.start();
+  const balancer = new Balancer(config);
+  const { handleRequest, handleUpgrade } = createProxy(balancer.context);
+  await balancer.start();
 
   const trafficServer = createServer({ keepAliveTimeout: 5_000 }, handleRequest);
   trafficServer.on('upgrade', handleUpgrade);
   trafficServer.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
-  const adminServer = createServer(createAdminApp(pool, metrics));
+  const adminServer = createServer(createAdminApp(balancer, configFile));
 
   const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
@@ -96,15 +79,16 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string): Promise<void> => {
     if (shuttingDown) return;
     shuttingDown = true;
-    context.shuttingDown = true;
-    const inFlight = (): number => pool.all().reduce((sum, backend) => sum + backend.activeRequests, 0);
-    log(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: config.timeouts.shutdown });
-    health.stop();
+    balancer.context.shuttingDown = true;
+    stopWatching();
+    const inFlight = (): number => balancer.pool.all().reduce((sum, backend) => sum + backend.activeRequests, 0);
+    const grace = balancer.config.timeouts.shutdown;
+    log(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: grace });
     trafficServer.close();
     adminServer.close();
     trafficServer.closeIdleConnections();
     adminServer.closeIdleConnections();
-    const deadline = Date.now() + config.timeouts.shutdown;
+    const deadline = Date.now() + grace;
     while (inFlight() > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       trafficServer.closeIdleConnections();
@@ -112,13 +96,21 @@ async function main(): Promise<void> {
     const abandoned = inFlight();
     trafficServer.closeAllConnections();
     adminServer.closeAllConnections();
-    pool.close();
+    balancer.stop();
     log('stopped', { abandonedRequests: abandoned });
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGHUP', () => log('SIGHUP received: configuration reload is not available in this version; restart to apply changes'));
+  const reload = (origin: string): void => {
+    try {
+      balancer.reloadFile(configFile, origin);
+    } catch (error) {
+      if (!(error instanceof AdminError)) throw error;
+    }
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const stopWatching = watchConfigFile(configFile, () => reload('file change'));
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ export const METRIC = {
   healthChecks: 'lb_health_checks_total',
   stateChanges: 'lb_backend_state_changes_total',
   configReloads: 'lb_config_reloads_total',
+  ejections: 'lb_ejections_total',
   info: 'lb_info',
 } as const;
 
@@ -60,6 +61,12 @@ export class Metrics {
     name: METRIC.stateChanges,
     help: 'Backend state changes, by backend and the state entered',
     labelNames: ['backend', 'to'] as const,
+    registers: [this.registry],
+  });
+  readonly ejections = new Counter({
+    name: METRIC.ejections,
+    help: 'Ejections by outlier detection (passive health), by backend',
+    labelNames: ['backend'] as const,
     registers: [this.registry],
   });
   readonly configReloads = new Counter({

@@ -4,11 +4,17 @@ import { log } from './log.js';
 
 export type BackendState = 'healthy' | 'unhealthy' | 'draining' | 'ejected';
 
+/** Where a backend came from: the config file (or PUT /config), the admin API, or DNS discovery. */
+export type BackendSource = 'config' | 'api' | 'dns';
+
 /** Peak-EWMA time constant: how fast old latency observations fade (Finagle uses 10 s). */
 const EWMA_DECAY_MS = 10_000;
 
 /** Idle keep-alive sockets are closed after this, below Node's default server keepAliveTimeout (5 s). */
 const IDLE_SOCKET_TIMEOUT_MS = 4_000;
+
+/** Share of its weight a backend starts slow start with. */
+const SLOW_START_FLOOR = 0.1;
 
 /**
  * A backend and everything the balancer knows about it. Fields are read by anyone;
@@ -20,38 +26,63 @@ export class Backend {
   readonly target: URL;
   /** Keep-alive connections to this backend only, so that removing it can close them. */
   readonly agent: Agent;
+  source: BackendSource;
   weight: number;
   /** up: passes its health checks (true from the start when checks are disabled). */
   up: boolean;
   draining = false;
+  /** removing: draining, and leaves the pool once its last request has finished. */
+  removing = false;
   activeRequests = 0;
   totalRequests = 0;
   /** checked: at least one active health check has completed. */
   checked = false;
   consecutivePasses = 0;
   consecutiveFailures = 0;
+  /** Outlier detection: failed tries in a row, ejection end time (0: not ejected), ejections in a row. */
+  consecutiveErrors = 0;
+  ejectedUntil = 0;
+  ejections = 0;
+  lastEjectionEnd = 0;
+  /** Slow start: when the ramp began and ends (0: full weight). */
+  slowStartFrom = 0;
+  slowStartUntil = 0;
   lastChange = '';
   /** Peak EWMA of response-header latency in milliseconds, and when it was last updated. */
   latencyEwmaMs = 0;
   latencyUpdatedAt = 0;
 
-  constructor(config: BackendConfig, initiallyUp: boolean) {
+  constructor(config: BackendConfig, initiallyUp: boolean, source: BackendSource) {
     this.id = backendId(config);
     this.url = config.url;
     this.target = new URL(config.url);
     this.weight = config.weight;
     this.up = initiallyUp;
+    this.source = source;
     this.agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: IDLE_SOCKET_TIMEOUT_MS });
+  }
+
+  get ejected(): boolean {
+    return this.ejectedUntil !== 0;
   }
 
   get state(): BackendState {
     if (this.draining) return 'draining';
-    return this.up ? 'healthy' : 'unhealthy';
+    if (!this.up) return 'unhealthy';
+    return this.ejected ? 'ejected' : 'healthy';
   }
 
-  /** available: may be given new requests (up, not draining, weight above 0). */
+  /** available: may be given new requests (up, not ejected, not draining, weight above 0). */
   get available(): boolean {
-    return this.up && !this.draining && this.weight > 0;
+    return this.up && !this.draining && !this.ejected && this.weight > 0;
+  }
+
+  /** effectiveWeight: the weight algorithms use; during slow start it ramps from 10% to 100%. */
+  effectiveWeight(now = Date.now()): number {
+    if (this.slowStartUntil === 0) return this.weight;
+    if (now >= this.slowStartUntil) return this.weight;
+    const progress = (now - this.slowStartFrom) / (this.slowStartUntil - this.slowStartFrom);
+    return this.weight * Math.max(SLOW_START_FLOOR, progress);
   }
 
   /** latencyScoreMs: the peak EWMA as of now; it fades toward 0 while no responses arrive, so an idle backend is tried again. */
@@ -59,38 +90,103 @@ export class Backend {
     if (this.latencyUpdatedAt === 0) return 0;
     return this.latencyEwmaMs * Math.exp(-(now - this.latencyUpdatedAt) / EWMA_DECAY_MS);
   }
+
+  toConfig(): BackendConfig {
+    const name = this.id === this.target.host ? undefined : this.id;
+    return name === undefined ? { url: this.url, weight: this.weight } : { url: this.url, weight: this.weight, name };
+  }
 }
 
-export interface HealthThresholds {
+export interface OutlierSettings {
+  consecutiveFailures: number;
+  baseEjectionTime: number;
+  maxEjectionTime: number;
+  maxEjectionPercent: number;
+}
+
+export interface PoolSettings {
   rise: number;
   fall: number;
+  /** healthChecked: active checks run, so backends start unavailable and passive failures may take them down */
+  healthChecked: boolean;
+  outlier: OutlierSettings | undefined;
+  panicThreshold: number;
+  slowStart: number;
 }
 
-export type StateChangeListener = (backend: Backend, from: BackendState, to: BackendState, why: string) => void;
+export type PoolEvent =
+  | { type: 'state'; backend: Backend; from: BackendState; to: BackendState; why: string }
+  | { type: 'added'; backend: Backend }
+  | { type: 'removed'; backend: Backend }
+  | { type: 'ejected'; backend: Backend; forMs: number; why: string }
+  | { type: 'panic'; active: boolean; available: number; total: number };
 
 /** The set of backends and their state: the only place where backend state changes. */
 export class Pool {
   private readonly backends = new Map<string, Backend>();
   private availableCache: readonly Backend[] | undefined;
-  private readonly listeners: StateChangeListener[] = [];
+  private readonly listeners: ((event: PoolEvent) => void)[] = [];
+  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  private panicking = false;
 
-  constructor(
-    configs: readonly BackendConfig[],
-    private thresholds: HealthThresholds,
-    private readonly healthChecked: boolean,
-  ) {
-    for (const config of configs) this.add(config);
-  }
+  constructor(private settings: PoolSettings) {}
 
-  onStateChange(listener: StateChangeListener): void {
+  onEvent(listener: (event: PoolEvent) => void): void {
     this.listeners.push(listener);
   }
 
-  add(config: BackendConfig): Backend {
-    const backend = new Backend(config, !this.healthChecked);
+  private emit(event: PoolEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  configure(settings: PoolSettings): void {
+    this.settings = settings;
+    this.invalidate();
+  }
+
+  /** add puts a backend in the pool: unavailable until its first health check passes (when checks run). */
+  add(config: BackendConfig, source: BackendSource): Backend {
+    const backend = new Backend(config, !this.settings.healthChecked, source);
+    if (backend.up) this.startSlowStart(backend);
     this.backends.set(backend.id, backend);
-    this.availableCache = undefined;
+    this.invalidate();
+    log(`backend ${backend.id} added`, { url: backend.url, weight: backend.weight, source });
+    this.emit({ type: 'added', backend });
     return backend;
+  }
+
+  /** remove drains a backend and takes it out of the pool once its requests in flight have finished. */
+  remove(backend: Backend, why: string): void {
+    if (!this.backends.has(backend.id) || backend.removing) return;
+    backend.removing = true;
+    if (!backend.draining) this.setDraining(backend, true, why);
+    this.removeIfIdle(backend);
+  }
+
+  private removeIfIdle(backend: Backend): void {
+    if (!backend.removing || backend.activeRequests > 0 || this.backends.get(backend.id) !== backend) return;
+    this.backends.delete(backend.id);
+    clearTimeout(this.timers.get(backend));
+    this.timers.delete(backend);
+    this.invalidate();
+    backend.agent.destroy();
+    log(`backend ${backend.id} removed`, { totalRequests: backend.totalRequests });
+    this.emit({ type: 'removed', backend });
+  }
+
+  setDraining(backend: Backend, draining: boolean, why: string): void {
+    if (backend.draining === draining || (backend.removing && !draining)) return;
+    const from = backend.state;
+    backend.draining = draining;
+    if (!draining && backend.available) this.startSlowStart(backend);
+    this.changed(backend, from, why);
+  }
+
+  setWeight(backend: Backend, weight: number): void {
+    if (backend.weight === weight) return;
+    log(`backend ${backend.id} weight ${backend.weight} → ${weight}`);
+    backend.weight = weight;
+    this.invalidate();
   }
 
   get(id: string): Backend | undefined {
@@ -101,10 +197,35 @@ export class Pool {
     return [...this.backends.values()];
   }
 
-  /** available: the backends that may take new requests; the same array until something changes. */
+  get inPanic(): boolean {
+    this.available();
+    return this.panicking;
+  }
+
+  /**
+   * available: the backends that may take new requests; the same array until something changes.
+   * Below panicThreshold percent available, every backend that is not draining is used instead
+   * (Envoy's panic mode): better to try them all than to refuse every request.
+   */
   available(): readonly Backend[] {
-    this.availableCache ??= Object.freeze([...this.backends.values()].filter((backend) => backend.available));
+    if (this.availableCache) return this.availableCache;
+    const all = [...this.backends.values()];
+    let chosen = all.filter((backend) => backend.available);
+    const candidates = all.filter((backend) => !backend.draining && backend.weight > 0);
+    const panic = this.settings.panicThreshold > 0 && candidates.length > 0 && (chosen.length / candidates.length) * 100 < this.settings.panicThreshold;
+    if (panic) chosen = candidates;
+    if (panic !== this.panicking) {
+      this.panicking = panic;
+      const available = all.filter((backend) => backend.available).length;
+      log(panic ? 'panic mode: too few backends available, balancing over all of them' : 'panic mode over', { available, total: candidates.length, threshold: `${this.settings.panicThreshold}%` });
+      this.emit({ type: 'panic', active: panic, available, total: candidates.length });
+    }
+    this.availableCache = Object.freeze(chosen);
     return this.availableCache;
+  }
+
+  private invalidate(): void {
+    this.availableCache = undefined;
   }
 
   beginRequest(backend: Backend): void {
@@ -114,6 +235,7 @@ export class Pool {
 
   endRequest(backend: Backend): void {
     backend.activeRequests--;
+    if (backend.removing && backend.activeRequests === 0) this.removeIfIdle(backend);
   }
 
   /** observeLatency folds one response-header latency into the backend's peak EWMA (Finagle's peak EWMA). */
@@ -132,7 +254,7 @@ export class Pool {
    * at once; after that, rise consecutive passes bring a backend up and fall failures take it down.
    */
   recordCheck(backend: Backend, passed: boolean, detail: string): void {
-    if (!this.backends.has(backend.id)) return;
+    if (this.backends.get(backend.id) !== backend) return;
     if (!backend.checked) {
       backend.checked = true;
       backend.consecutivePasses = passed ? 1 : 0;
@@ -143,7 +265,7 @@ export class Pool {
     if (passed) {
       backend.consecutivePasses++;
       backend.consecutiveFailures = 0;
-      if (!backend.up && backend.consecutivePasses >= this.thresholds.rise) {
+      if (!backend.up && backend.consecutivePasses >= this.settings.rise) {
         this.setUp(backend, true, `${backend.consecutivePasses} consecutive health checks passed`);
       }
     } else {
@@ -156,22 +278,93 @@ export class Pool {
    * timeout) like a failed check, so that a dead backend stops getting traffic before its next check.
    */
   recordPassiveFailure(backend: Backend, detail: string): void {
-    if (!this.healthChecked || !this.backends.has(backend.id)) return;
+    if (!this.settings.healthChecked || this.backends.get(backend.id) !== backend) return;
     this.recordFailure(backend, `proxied request failed: ${detail}`);
+  }
+
+  /**
+   * recordOutcome feeds outlier detection with every finished try: a 5xx answer or a failed try
+   * counts against the backend, anything else resets its count.
+   */
+  recordOutcome(backend: Backend, ok: boolean, detail: string): void {
+    const outlier = this.settings.outlier;
+    if (!outlier) return;
+    if (ok) {
+      backend.consecutiveErrors = 0;
+      return;
+    }
+    backend.consecutiveErrors++;
+    if (backend.consecutiveErrors >= outlier.consecutiveFailures && !backend.ejected && backend.up && !backend.draining) this.eject(backend, outlier, detail);
+  }
+
+  private eject(backend: Backend, outlier: OutlierSettings, detail: string): void {
+    if (this.backends.get(backend.id) !== backend) return;
+    const total = this.backends.size;
+    const ejected = this.all().filter((b) => b.ejected).length;
+    const allowed = outlier.maxEjectionPercent > 0 ? Math.max(1, Math.floor((total * outlier.maxEjectionPercent) / 100)) : 0;
+    if (ejected >= allowed) {
+      backend.consecutiveErrors = 0;
+      log(`backend ${backend.id} not ejected: ${ejected} of ${total} already ejected (maxEjectionPercent ${outlier.maxEjectionPercent})`);
+      return;
+    }
+    const now = Date.now();
+    // Ejections in a row grow longer; a backend that stayed clean for maxEjectionTime starts over.
+    if (backend.lastEjectionEnd !== 0 && now - backend.lastEjectionEnd > outlier.maxEjectionTime) backend.ejections = 0;
+    backend.ejections++;
+    const forMs = Math.min(outlier.baseEjectionTime * backend.ejections, outlier.maxEjectionTime);
+    const from = backend.state;
+    backend.ejectedUntil = now + forMs;
+    backend.consecutiveErrors = 0;
+    const why = `${outlier.consecutiveFailures} consecutive failures (last: ${detail}); ejection ${backend.ejections} for ${forMs} ms`;
+    this.changed(backend, from, why);
+    this.emit({ type: 'ejected', backend, forMs, why });
+    const timer = setTimeout(() => this.endEjection(backend), forMs);
+    timer.unref();
+    this.timers.set(backend, timer);
+  }
+
+  private endEjection(backend: Backend): void {
+    this.timers.delete(backend);
+    if (!backend.ejected) return;
+    const from = backend.state;
+    backend.ejectedUntil = 0;
+    backend.lastEjectionEnd = Date.now();
+    if (backend.available) this.startSlowStart(backend);
+    this.changed(backend, from, 'ejection time over');
   }
 
   private recordFailure(backend: Backend, why: string): void {
     backend.consecutiveFailures++;
     backend.consecutivePasses = 0;
-    if (backend.up && backend.consecutiveFailures >= this.thresholds.fall) {
+    if (backend.up && backend.consecutiveFailures >= this.settings.fall) {
       this.setUp(backend, false, `${backend.consecutiveFailures} consecutive failures, last: ${why}`);
     }
   }
 
   private setUp(backend: Backend, up: boolean, why: string): void {
     const from = backend.state;
+    const wasAvailable = backend.available;
     backend.up = up;
-    this.availableCache = undefined;
+    if (!wasAvailable && backend.available) this.startSlowStart(backend);
+    this.changed(backend, from, why);
+  }
+
+  /** startup: true until markStarted(); backends that are there when the balancer starts take full weight at once. */
+  private startup = true;
+
+  markStarted(): void {
+    this.startup = false;
+  }
+
+  private startSlowStart(backend: Backend): void {
+    if (this.settings.slowStart <= 0 || this.startup) return;
+    const now = Date.now();
+    backend.slowStartFrom = now;
+    backend.slowStartUntil = now + this.settings.slowStart;
+  }
+
+  private changed(backend: Backend, from: BackendState, why: string): void {
+    this.invalidate();
     backend.lastChange = new Date().toISOString();
     const to = backend.state;
     if (from === to) {
@@ -179,10 +372,11 @@ export class Pool {
       return;
     }
     log(`backend ${backend.id} ${from} → ${to}`, { why });
-    for (const listener of this.listeners) listener(backend, from, to, why);
+    this.emit({ type: 'state', backend, from, to, why });
   }
 
   close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
     for (const backend of this.backends.values()) backend.agent.destroy();
   }
 }

@@ -117,7 +117,12 @@ export function createProxy(context: ProxyContext) {
     const exchange = exchanges.get(req);
     if (!exchange) return;
     clearTimeout(exchange.tryTimer);
-    if (exchange.backend) pool.observeLatency(exchange.backend, performance.now() - exchange.tryStartedAt);
+    const backend = exchange.backend;
+    if (backend) {
+      pool.observeLatency(backend, performance.now() - exchange.tryStartedAt);
+      const status = proxyRes.statusCode ?? 0;
+      pool.recordOutcome(backend, status < 500, `HTTP ${status}`);
+    }
     const headers = proxyRes.headers;
     stripHopByHop(headers);
     headers.connection = exchange.closeConnection || context.shuttingDown ? 'close' : 'keep-alive';
@@ -158,7 +163,10 @@ export function createProxy(context: ProxyContext) {
     if (backend) pool.endRequest(backend);
     const kind = classify(exchange, error as NodeJS.ErrnoException);
     const detail = `${backend?.id ?? 'backend'}: ${(error as NodeJS.ErrnoException).code ?? error.message}`;
-    if (backend && (kind === 'connect' || kind === 'timeout')) pool.recordPassiveFailure(backend, detail);
+    if (backend && kind !== 'request-timeout') {
+      if (kind === 'connect' || kind === 'timeout') pool.recordPassiveFailure(backend, detail);
+      pool.recordOutcome(backend, false, detail);
+    }
     if (exchange.res.headersSent) {
       exchange.failedStatus = 502;
       exchange.res.destroy();

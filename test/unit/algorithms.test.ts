@@ -6,10 +6,11 @@ import { ConsistentHash } from '../../balancer/src/algorithms/consistent-hash.js
 import { Backend, Pool } from '../../balancer/src/pool.js';
 
 const options = { hashKey: 'client-address', virtualNodes: 160 };
+const poolSettings = { rise: 1, fall: 1, healthChecked: false, outlier: undefined, panicThreshold: 0, slowStart: 0 };
 
 /** testBackends builds available backends named b1..bN with the given weights (Caddy's testPool pattern). */
 function testBackends(...weights: number[]): Backend[] {
-  const backends = weights.map((weight, i) => new Backend({ url: `http://10.0.0.${i + 1}:80`, name: `b${i + 1}`, weight }, true));
+  const backends = weights.map((weight, i) => new Backend({ url: `http://10.0.0.${i + 1}:80`, name: `b${i + 1}`, weight }, true, 'config'));
   for (const backend of backends) backend.agent.destroy();
   return backends;
 }
@@ -69,7 +70,7 @@ test('random follows the weights', () => {
 
 test('ewma prefers the backend that answers faster, and counts requests in flight', () => {
   const backends = testBackends(1, 1);
-  const pool = new Pool([], { rise: 1, fall: 1 }, false);
+  const pool = new Pool(poolSettings);
   const now = Date.now();
   pool.observeLatency(backends[0]!, 50, now);
   pool.observeLatency(backends[1]!, 5, now);
@@ -81,7 +82,7 @@ test('ewma prefers the backend that answers faster, and counts requests in fligh
 
 test('peak EWMA takes a latency spike at once and recovers smoothly', () => {
   const [backend] = testBackends(1);
-  const pool = new Pool([], { rise: 1, fall: 1 }, false);
+  const pool = new Pool(poolSettings);
   const t0 = 1_000_000;
   pool.observeLatency(backend!, 10, t0);
   pool.observeLatency(backend!, 200, t0 + 100);

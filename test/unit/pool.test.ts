@@ -1,16 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pool } from '../../balancer/src/pool.js';
+import { Pool, type PoolSettings } from '../../balancer/src/pool.js';
 
-function testPool(healthChecked = true): Pool {
-  const pool = new Pool(
-    [
-      { url: 'http://127.0.0.1:1', name: 'a', weight: 1 },
-      { url: 'http://127.0.0.1:2', name: 'b', weight: 0 },
-    ],
-    { rise: 2, fall: 3 },
-    healthChecked,
-  );
+function testPool(healthChecked = true, extra: Partial<PoolSettings> = {}): Pool {
+  const pool = new Pool({ rise: 2, fall: 3, healthChecked, outlier: undefined, panicThreshold: 0, slowStart: 0, ...extra });
+  pool.add({ url: 'http://127.0.0.1:1', name: 'a', weight: 1 }, 'config');
+  pool.add({ url: 'http://127.0.0.1:2', name: 'b', weight: 0 }, 'config');
+  pool.markStarted();
   for (const backend of pool.all()) backend.agent.destroy();
   return pool;
 }
@@ -28,7 +24,9 @@ test('fall consecutive failures take a backend down, rise consecutive passes bri
   const pool = testPool();
   const a = pool.get('a')!;
   const changes: string[] = [];
-  pool.onStateChange((backend, from, to) => changes.push(`${backend.id} ${from}→${to}`));
+  pool.onEvent((event) => {
+    if (event.type === 'state') changes.push(`${event.backend.id} ${event.from}→${event.to}`);
+  });
   pool.recordCheck(a, true, 'HTTP 200');
   pool.recordCheck(a, false, 'HTTP 503');
   pool.recordCheck(a, false, 'HTTP 503');
@@ -63,4 +61,71 @@ test('a backend with weight 0 is healthy but takes no new requests', () => {
   const pool = testPool(false);
   assert.equal(pool.get('b')!.state, 'healthy');
   assert.deepEqual(pool.available().map((b) => b.id), ['a']);
+});
+
+test('outlier detection ejects after consecutive failures, for longer each time in a row, and never more than maxEjectionPercent', async () => {
+  const outlier = { consecutiveFailures: 3, baseEjectionTime: 40, maxEjectionTime: 1_000, maxEjectionPercent: 50 };
+  const pool = testPool(false, { outlier });
+  pool.add({ url: 'http://127.0.0.1:3', name: 'c', weight: 1 }, 'config');
+  pool.add({ url: 'http://127.0.0.1:4', name: 'd', weight: 1 }, 'config');
+  const a = pool.get('a')!;
+  const ejections: number[] = [];
+  pool.onEvent((event) => {
+    if (event.type === 'ejected') ejections.push(event.forMs);
+  });
+  pool.recordOutcome(a, false, 'HTTP 500');
+  pool.recordOutcome(a, false, 'HTTP 500');
+  pool.recordOutcome(a, true, 'HTTP 200');
+  pool.recordOutcome(a, false, 'HTTP 500');
+  pool.recordOutcome(a, false, 'HTTP 500');
+  assert.equal(a.state, 'healthy', 'a success in between resets the count');
+  pool.recordOutcome(a, false, 'HTTP 500');
+  assert.equal(a.state, 'ejected');
+  assert.ok(!pool.available().includes(a));
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(a.state, 'healthy', 'back after the base ejection time');
+  for (let i = 0; i < 3; i++) pool.recordOutcome(a, false, 'HTTP 500');
+  assert.deepEqual(ejections, [40, 80], 'the second ejection in a row lasts twice as long');
+
+  // 4 backends, 50%: at most 2 ejected at once.
+  for (const id of ['c', 'd']) for (let i = 0; i < 3; i++) pool.recordOutcome(pool.get(id)!, false, 'HTTP 500');
+  assert.equal(pool.all().filter((b) => b.state === 'ejected').length, 2);
+  pool.close();
+});
+
+test('panic threshold: with too few backends available, all that are not draining take traffic', () => {
+  const pool = testPool(true, { panicThreshold: 50 });
+  const a = pool.get('a')!;
+  const b = pool.get('b')!;
+  pool.setWeight(b, 1);
+  pool.recordCheck(a, true, 'HTTP 200');
+  pool.recordCheck(b, true, 'HTTP 200');
+  assert.equal(pool.available().length, 2);
+  for (let i = 0; i < 3; i++) pool.recordCheck(b, false, 'HTTP 503');
+  assert.equal(pool.available().length, 1, '1 of 2 is 50%: not below the threshold');
+  for (let i = 0; i < 3; i++) pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(pool.inPanic, true);
+  assert.deepEqual(pool.available().map((x) => x.id).sort(), ['a', 'b']);
+});
+
+test('slow start ramps the weight of a backend that comes back, from 10% to full', () => {
+  const pool = testPool(true, { slowStart: 10_000 });
+  const a = pool.get('a')!;
+  pool.recordCheck(a, true, 'HTTP 200');
+  const now = Date.now();
+  assert.ok(a.effectiveWeight(now) <= 0.11, String(a.effectiveWeight(now)));
+  assert.ok(Math.abs(a.effectiveWeight(now + 5_000) - 0.5) < 0.01);
+  assert.equal(a.effectiveWeight(now + 10_000), 1);
+});
+
+test('remove drains a backend with requests in flight and takes it out when the last one ends', () => {
+  const pool = testPool(false);
+  const a = pool.get('a')!;
+  pool.beginRequest(a);
+  pool.remove(a, 'test');
+  assert.equal(a.state, 'draining');
+  assert.ok(pool.get('a'));
+  assert.ok(!pool.available().includes(a));
+  pool.endRequest(a);
+  assert.equal(pool.get('a'), undefined);
 });

@@ -27,7 +27,7 @@ export class PeakEwma implements Algorithm {
     let ties = 0;
     for (const backend of candidates) {
       const latency = backend.latencyUpdatedAt === 0 ? assumed : backend.latencyScoreMs(now);
-      const cost = (latency * (backend.activeRequests + 1)) / backend.weight;
+      const cost = (latency * (backend.activeRequests + 1)) / backend.effectiveWeight(now);
       if (cost < bestCost) {
         best = backend;
         bestCost = cost;

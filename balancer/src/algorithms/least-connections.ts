@@ -7,8 +7,9 @@ export class LeastConnections implements Algorithm {
     let best: Backend | undefined;
     let bestLoad = Infinity;
     let ties = 0;
+    const now = Date.now();
     for (const backend of candidates) {
-      const load = backend.activeRequests / backend.weight;
+      const load = backend.activeRequests / backend.effectiveWeight(now);
       if (load < bestLoad) {
         best = backend;
         bestLoad = load;

@@ -15,8 +15,9 @@ export class PowerOfTwoChoices implements Algorithm {
     if (j >= i) j++;
     const a = candidates[i]!;
     const b = candidates[j]!;
-    const loadA = a.activeRequests / a.weight;
-    const loadB = b.activeRequests / b.weight;
+    const now = Date.now();
+    const loadA = a.activeRequests / a.effectiveWeight(now);
+    const loadB = b.activeRequests / b.effectiveWeight(now);
     if (loadA === loadB) return Math.random() < 0.5 ? a : b;
     return loadA < loadB ? a : b;
   }

@@ -13,10 +13,12 @@ export class WeightedRoundRobin implements Algorithm {
     let best: Backend | undefined;
     let bestScore = -Infinity;
     let total = 0;
+    const now = Date.now();
     for (const backend of candidates) {
-      const score = (this.current.get(backend) ?? 0) + backend.weight;
+      const weight = backend.effectiveWeight(now);
+      const score = (this.current.get(backend) ?? 0) + weight;
       this.current.set(backend, score);
-      total += backend.weight;
+      total += weight;
       if (score > bestScore) {
         best = backend;
         bestScore = score;

@@ -16,15 +16,21 @@ const JITTER = 0.1;
  * each time, and reports the result to the pool: 2xx and 3xx pass, anything else fails.
  */
 export class ActiveHealthChecker {
-  private readonly watched = new Set<Backend>();
+  /** Backends being checked, with the promise of their first result. */
+  private readonly watched = new Map<Backend, Promise<void>>();
   private readonly timers = new Map<Backend, NodeJS.Timeout>();
   private stopped = false;
 
   constructor(
     private readonly pool: Pool,
     private readonly metrics: Metrics,
-    private readonly settings: ActiveCheckSettings,
+    private settings: ActiveCheckSettings,
   ) {}
+
+  /** configure takes new settings; each backend's next check uses them. */
+  configure(settings: ActiveCheckSettings): void {
+    this.settings = settings;
+  }
 
   /** start checks every backend at once and resolves when all first results are in. */
   async start(): Promise<void> {
@@ -32,10 +38,14 @@ export class ActiveHealthChecker {
   }
 
   /** watch runs the first check of a backend now and keeps checking it until unwatch or stop. */
-  async watch(backend: Backend): Promise<void> {
-    if (this.stopped || this.watched.has(backend)) return;
-    this.watched.add(backend);
-    await this.runAndSchedule(backend);
+  watch(backend: Backend): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    let first = this.watched.get(backend);
+    if (!first) {
+      first = this.runAndSchedule(backend);
+      this.watched.set(backend, first);
+    }
+    return first;
   }
 
   unwatch(backend: Backend): void {

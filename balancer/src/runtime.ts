@@ -1,0 +1,245 @@
+import { isDeepStrictEqual } from 'node:util';
+import { backendId, backendSchema, ConfigError, loadConfigFile, type BackendConfig, type Config, type ConfigProblem } from './config.js';
+import { createAlgorithm, isAlgorithmName, algorithmNames, type AlgorithmName } from './algorithms/index.js';
+import { Pool, type Backend, type PoolSettings } from './pool.js';
+import { Metrics } from './metrics.js';
+import { ActiveHealthChecker } from './health/active.js';
+import type { ProxyContext } from './proxy.js';
+import { AdminError, type Problem } from './errors.js';
+import { log } from './log.js';
+
+export const VERSION = '0.1.0';
+
+function poolSettings(config: Config): PoolSettings {
+  return {
+    rise: config.healthCheck.rise,
+    fall: config.healthCheck.fall,
+    healthChecked: config.healthCheck.enabled,
+    outlier: config.outlierDetection,
+    panicThreshold: config.panicThreshold,
+    slowStart: config.slowStart,
+  };
+}
+
+export function toProblems(problems: readonly ConfigProblem[]): Problem[] {
+  return problems.map((p) => ({ path: p.path, message: p.message, ...(p.position ? { line: p.position.line, column: p.position.column } : {}) }));
+}
+
+/**
+ * Balancer is the running balancer's state: configuration, pool, health checks, algorithm and
+ * the settings the request path reads. Reloads and admin calls change it only through here.
+ */
+export class Balancer {
+  readonly pool: Pool;
+  readonly metrics: Metrics;
+  readonly health: ActiveHealthChecker;
+  readonly context: ProxyContext;
+  private current: Config;
+
+  constructor(config: Config) {
+    this.current = config;
+    this.pool = new Pool(poolSettings(config));
+    this.metrics = new Metrics(() => this.pool.all());
+    this.metrics.setAlgorithm(config.algorithm, VERSION);
+    this.health = new ActiveHealthChecker(this.pool, this.metrics, config.healthCheck);
+    this.context = {
+      pool: this.pool,
+      metrics: this.metrics,
+      algorithm: createAlgorithm(config.algorithm, { hashKey: config.hash.key, virtualNodes: config.hash.virtualNodes }),
+      timeouts: config.timeouts,
+      retryAttempts: config.retries.attempts,
+      shuttingDown: false,
+    };
+    this.pool.onEvent((event) => {
+      if (event.type === 'state') this.metrics.stateChanges.inc({ backend: event.backend.id, to: event.to });
+      else if (event.type === 'ejected') this.metrics.ejections.inc({ backend: event.backend.id });
+      else if (event.type === 'added' && this.current.healthCheck.enabled) void this.health.watch(event.backend);
+      else if (event.type === 'removed') this.health.unwatch(event.backend);
+    });
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  /** start adds the configured backends and waits for the first round of health checks. */
+  async start(): Promise<void> {
+    for (const backend of this.current.backends) this.pool.add(backend, 'config');
+    if (this.current.healthCheck.enabled) await this.health.start();
+    this.pool.markStarted();
+  }
+
+  /** effectiveConfig is the configuration in force, with admin API changes: PUT it back and nothing changes. */
+  effectiveConfig(): Config {
+    const backends = this.pool
+      .all()
+      .filter((backend) => backend.source !== 'dns' && !backend.removing)
+      .map((backend) => backend.toConfig());
+    const { token: _token, ...admin } = this.current.admin;
+    return { ...this.current, admin, backends };
+  }
+
+  /**
+   * reload applies a validated configuration as a diff: unchanged backends keep their state,
+   * counters and connections; removed ones drain; added ones are health-checked before they
+   * take traffic. Anything that cannot change while running refuses the whole reload.
+   */
+  reload(next: Config, origin: string): string[] {
+    const problems = this.reloadProblems(next);
+    if (problems.length > 0) {
+      this.recordReloadFailure(origin, problems);
+      throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
+    }
+    const changes: string[] = [];
+    const nextIds = new Map(next.backends.map((backend) => [backendId(backend), backend]));
+    for (const backend of this.pool.all()) {
+      if (backend.source === 'dns' || backend.removing) continue;
+      const wanted = nextIds.get(backend.id);
+      if (!wanted) {
+        this.pool.remove(backend, `removed by ${origin}`);
+        changes.push(`removed ${backend.id}`);
+      } else if (wanted.weight !== backend.weight) {
+        changes.push(`${backend.id} weight ${backend.weight} → ${wanted.weight}`);
+        this.pool.setWeight(backend, wanted.weight);
+      }
+    }
+    this.pool.configure(poolSettings(next));
+    this.health.configure(next.healthCheck);
+    for (const [id, backend] of nextIds) {
+      if (this.pool.get(id)) continue;
+      this.pool.add(backend, 'config');
+      changes.push(`added ${id}`);
+    }
+    if (next.algorithm !== this.current.algorithm || !isDeepStrictEqual(next.hash, this.current.hash)) {
+      changes.push(`algorithm ${this.current.algorithm} → ${next.algorithm}`);
+      this.context.algorithm = createAlgorithm(next.algorithm, { hashKey: next.hash.key, virtualNodes: next.hash.virtualNodes });
+      this.metrics.setAlgorithm(next.algorithm, VERSION);
+    }
+    this.context.timeouts = next.timeouts;
+    this.context.retryAttempts = next.retries.attempts;
+    this.current = next;
+    this.metrics.configReloads.inc({ result: 'success' });
+    log(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
+    return changes;
+  }
+
+  private reloadProblems(next: Config): Problem[] {
+    const problems: Problem[] = [];
+    const now = this.current;
+    if (!isDeepStrictEqual(next.listen, now.listen)) {
+      problems.push({ path: 'listen', message: `cannot change while running (${now.listen.host}:${now.listen.port}); restart the balancer to apply` });
+    }
+    if (next.admin.host !== now.admin.host || next.admin.port !== now.admin.port) {
+      problems.push({ path: 'admin', message: `the admin listener cannot move while running (${now.admin.host}:${now.admin.port}); restart the balancer to apply` });
+    }
+    if (next.healthCheck.enabled !== now.healthCheck.enabled) {
+      problems.push({ path: 'healthCheck.enabled', message: 'cannot change while running; restart the balancer to apply' });
+    }
+    if (!isDeepStrictEqual(next.discovery, now.discovery)) {
+      problems.push({ path: 'discovery', message: 'cannot change while running; restart the balancer to apply' });
+    }
+    next.backends.forEach((backend, index) => {
+      const running = this.pool.get(backendId(backend));
+      if (running && !running.removing && running.source !== 'dns' && running.url !== backend.url) {
+        problems.push({ path: `backends[${index}].url`, message: `backend "${running.id}" runs at ${running.url}; give the new URL another name (a backend's URL cannot change under the same id)` });
+      }
+      if (running?.source === 'dns') problems.push({ path: `backends[${index}]`, message: `backend "${running.id}" was found by DNS discovery; name this one differently` });
+    });
+    return problems;
+  }
+
+  recordReloadFailure(origin: string, problems: readonly Problem[]): void {
+    this.metrics.configReloads.inc({ result: 'failure' });
+    log(`configuration refused (${origin}); the running configuration stays in force`, { problems: problems.length });
+    for (const problem of problems) {
+      const where = problem.line ? ` (line ${problem.line}, column ${problem.column})` : '';
+      log(`  - ${problem.path || '(top level)'}${where}: ${problem.message}`);
+    }
+  }
+
+  /** reloadFile reads the file again and applies it; a file that does not validate changes nothing. */
+  reloadFile(file: string, origin: string): string[] {
+    let next: Config;
+    try {
+      next = loadConfigFile(file);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const problems = toProblems(error.problems);
+      this.recordReloadFailure(origin, problems);
+      throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
+    }
+    return this.reload(next, origin);
+  }
+
+  addBackend(body: unknown): Backend {
+    const parsed = backendSchema.safeParse(body ?? {});
+    if (!parsed.success) throw new AdminError('ADMIN_ERR_INVALID', 'invalid backend; nothing changed', zodProblems(parsed.error.issues));
+    const id = backendId(parsed.data);
+    if (this.pool.get(id)) throw new AdminError('ADMIN_ERR_CONFLICT', `a backend with id "${id}" already exists`);
+    return this.pool.add(parsed.data as BackendConfig, 'api');
+  }
+
+  patchBackend(id: string, body: unknown): Backend {
+    const backend = this.findBackend(id);
+    const problems: Problem[] = [];
+    const patch = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+    if (!patch) problems.push({ path: '', message: 'expected a JSON object such as {"weight": 2} or {"drain": true}' });
+    else {
+      for (const key of Object.keys(patch)) if (key !== 'weight' && key !== 'drain') problems.push({ path: key, message: `unknown key "${key}"; accepted: weight, drain` });
+      if (!('weight' in patch) && !('drain' in patch)) problems.push({ path: '', message: 'nothing to change: give weight and/or drain' });
+      if ('weight' in patch && (!Number.isInteger(patch.weight) || (patch.weight as number) < 0 || (patch.weight as number) > 1000)) {
+        problems.push({ path: 'weight', message: `must be a whole number from 0 to 1000; got ${JSON.stringify(patch.weight)}` });
+      }
+      if ('drain' in patch && typeof patch.drain !== 'boolean') problems.push({ path: 'drain', message: `must be true or false; got ${JSON.stringify(patch.drain)}` });
+      if (backend.removing && patch.drain === false) problems.push({ path: 'drain', message: `backend "${id}" is being removed and cannot stop draining` });
+    }
+    if (problems.length > 0) throw new AdminError('ADMIN_ERR_INVALID', 'invalid change; nothing changed', problems);
+    if (typeof patch!.weight === 'number') this.pool.setWeight(backend, patch!.weight);
+    if (typeof patch!.drain === 'boolean') this.pool.setDraining(backend, patch!.drain, patch!.drain ? 'drain requested through the admin API' : 'drain cancelled through the admin API');
+    return backend;
+  }
+
+  removeBackend(id: string): void {
+    this.pool.remove(this.findBackend(id), 'removed through the admin API');
+  }
+
+  setAlgorithm(body: unknown): AlgorithmName {
+    const name = body && typeof body === 'object' ? (body as { name?: unknown }).name : undefined;
+    if (!isAlgorithmName(name)) {
+      throw new AdminError('ADMIN_ERR_INVALID', 'unknown algorithm; nothing changed', [
+        { path: 'name', message: `unknown algorithm ${JSON.stringify(name)}; accepted: ${algorithmNames.join(', ')}` },
+      ]);
+    }
+    if (name !== this.current.algorithm) {
+      log(`algorithm ${this.current.algorithm} → ${name}`);
+      this.context.algorithm = createAlgorithm(name, { hashKey: this.current.hash.key, virtualNodes: this.current.hash.virtualNodes });
+      this.current = Object.freeze({ ...this.current, algorithm: name });
+      this.metrics.setAlgorithm(name, VERSION);
+    }
+    return name;
+  }
+
+  private findBackend(id: string): Backend {
+    const backend = this.pool.get(id);
+    if (!backend) throw new AdminError('ADMIN_ERR_NOT_FOUND', `no backend with id "${id}"`);
+    return backend;
+  }
+
+  stop(): void {
+    this.health.stop();
+    this.pool.close();
+  }
+}
+
+function zodProblems(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: readonly string[] }[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of issues) {
+    const base = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys' && issue.keys) {
+      for (const key of issue.keys) problems.push({ path: base ? `${base}.${key}` : key, message: `unknown key "${key}"` });
+    } else {
+      problems.push({ path: base, message: issue.message });
+    }
+  }
+  return problems;
+}
