@@ -58,7 +58,7 @@ button { border: 1px solid var(--accent); background: var(--accent); color: #fff
 button.link { background: none; border: none; color: var(--accent); padding: 0 4px; font-weight: 500; min-height: 0; }
 button:disabled { opacity: 0.45; cursor: default; }
 :focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
-.message { flex-basis: 100%; margin: 0; font-size: 13px; text-align: right; }
+.message { flex-basis: 100%; max-width: 46em; margin: 0 0 0 auto; font-size: 13px; text-align: right; }
 .message:empty { display: none; }
 .message[data-kind="ok"] { color: var(--ok); }
 .message[data-kind="error"] { color: var(--bad); }
