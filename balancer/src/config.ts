@@ -86,8 +86,8 @@ const configSchema = z.strictObject({
       port: port.refine((value) => value > 0, 'port must be 1-65535'),
       /** interval: how often the name is resolved again (default 5s). */
       interval: duration.default(5000),
-      /** server: "host:port" of the DNS server to ask (default: the system's resolvers). */
-      server: z.string().regex(/^[^\s:]+:\d+$/, 'server must be "host:port"').optional(),
+      /** server: "IP:port" of the DNS server to ask (default: the system's resolvers). */
+      server: z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d+)?$/, 'server must be an IP address with an optional port, e.g. "127.0.0.11:53"').optional(),
     }),
   }).optional(),
   healthCheck: z.strictObject({

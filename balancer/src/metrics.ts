@@ -82,7 +82,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly requestChildren = new Map<string, Counter.Internal>();
+  /** Label children by backend, then method, then status code: lookups allocate nothing. */
+  private readonly requestChildren = new Map<string, Map<string, Map<number, Counter.Internal>>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'backend'>>();
 
   constructor(backends: () => Iterable<BackendGaugeSource>) {
@@ -113,12 +114,12 @@ export class Metrics {
 
   /** recordRequest counts one answered request; children are cached so the hot path does no label hashing. */
   recordRequest(backend: string, method: string, code: number, seconds: number): void {
-    const key = `${backend} ${method} ${code}`;
-    let counter = this.requestChildren.get(key);
-    if (!counter) {
-      counter = this.requests.labels(backend, method, String(code));
-      this.requestChildren.set(key, counter);
-    }
+    let byMethod = this.requestChildren.get(backend);
+    if (!byMethod) this.requestChildren.set(backend, (byMethod = new Map()));
+    let byCode = byMethod.get(method);
+    if (!byCode) byMethod.set(method, (byCode = new Map()));
+    let counter = byCode.get(code);
+    if (!counter) byCode.set(code, (counter = this.requests.labels(backend, method, String(code))));
     counter.inc();
     let histogram = this.durationChildren.get(backend);
     if (!histogram) {

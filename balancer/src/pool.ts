@@ -174,6 +174,13 @@ export class Pool {
     this.emit({ type: 'removed', backend });
   }
 
+  /** restore cancels a removal that has not completed yet: the backend stays, and takes traffic again. */
+  restore(backend: Backend, why: string): void {
+    if (!backend.removing) return;
+    backend.removing = false;
+    this.setDraining(backend, false, why);
+  }
+
   setDraining(backend: Backend, draining: boolean, why: string): void {
     if (backend.draining === draining || (backend.removing && !draining)) return;
     const from = backend.state;

@@ -45,6 +45,17 @@ const FAILURE_CODES: Record<FailureKind, LbErrorCode> = {
 /** Stands in for the request body of a bodiless request: ends the upstream request at once, on every try. */
 const NO_BODY = { pipe: <T extends NodeJS.WritableStream>(destination: T): T => (destination.end(), destination) };
 
+/** Where the exchange of a request is kept: a symbol property, which costs the garbage collector far less than a WeakMap. */
+const EXCHANGE = Symbol('exchange');
+
+interface Tracked {
+  [EXCHANGE]?: Exchange;
+}
+
+function exchangeOf(message: object): Exchange | undefined {
+  return (message as Tracked)[EXCHANGE];
+}
+
 function timeoutError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
 }
@@ -82,13 +93,14 @@ interface Exchange {
 export function createProxy(context: ProxyContext) {
   const { pool, metrics } = context;
   const proxy = createProxyServer({ xfwd: false, ws: true });
-  const exchanges = new WeakMap<IncomingMessage, Exchange>();
   const optionsCache = new WeakMap<Backend, { withBody: object; bodiless: object }>();
 
   const proxyOptions = (backend: Backend, bodiless: boolean): object => {
     let options = optionsCache.get(backend);
     if (!options) {
-      const base = { target: backend.target, agent: backend.agent };
+      // prependPath false and toProxy true forward the request target exactly as the client sent it
+      // (as nginx and HAProxy do), without parsing it into a URL twice per request.
+      const base = { target: backend.target, agent: backend.agent, prependPath: false, toProxy: true };
       options = { withBody: base, bodiless: { ...base, buffer: NO_BODY } };
       optionsCache.set(backend, options);
     }
@@ -96,7 +108,7 @@ export function createProxy(context: ProxyContext) {
   };
 
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage, _res: unknown, _options: unknown, socket: Socket) => {
-    const exchange = exchanges.get(req);
+    const exchange = exchangeOf(req);
     if (!exchange) return;
     exchange.proxyReq = proxyReq;
     if (exchange.tryTimedOut || exchange.requestTimedOut) {
@@ -113,8 +125,8 @@ export function createProxy(context: ProxyContext) {
     }
   });
 
-  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-    const exchange = exchanges.get(req);
+  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
+    const exchange = exchangeOf(req);
     if (!exchange) return;
     clearTimeout(exchange.tryTimer);
     const backend = exchange.backend;
@@ -127,11 +139,8 @@ export function createProxy(context: ProxyContext) {
     stripHopByHop(headers);
     headers.connection = exchange.closeConnection || context.shuttingDown ? 'close' : 'keep-alive';
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = exchange.requestId;
-    // A backend that dies while sending the body: close the client connection rather than leave it hanging.
-    proxyRes.once('error', () => {
-      exchange.failedStatus = 502;
-      res.destroy();
-    });
+    (proxyRes as Tracked)[EXCHANGE] = exchange;
+    proxyRes.once('error', onUpstreamBodyError);
   });
 
   const answerError = (exchange: Exchange, code: LbErrorCode, detail?: string): void => {
@@ -154,7 +163,7 @@ export function createProxy(context: ProxyContext) {
   };
 
   const onTryError = (error: Error, req: IncomingMessage): void => {
-    const exchange = exchanges.get(req);
+    const exchange = exchangeOf(req);
     if (!exchange || exchange.done) return;
     clearTimeout(exchange.tryTimer);
     const backend = exchange.backend;
@@ -231,6 +240,19 @@ export function createProxy(context: ProxyContext) {
     metrics.recordRequest(label, exchange.method, status, (performance.now() - exchange.startedAt) / 1000);
   };
 
+  function onResponseClose(this: ServerResponse): void {
+    const exchange = exchangeOf(this);
+    if (exchange) finish(exchange);
+  }
+
+  /** A backend that dies while sending the body: close the client connection rather than leave it hanging. */
+  function onUpstreamBodyError(this: IncomingMessage): void {
+    const exchange = exchangeOf(this);
+    if (!exchange) return;
+    exchange.failedStatus = 502;
+    exchange.res.destroy();
+  }
+
   const handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const closeConnection = stripHopByHop(req.headers);
     const requestId = addForwardingHeaders(req);
@@ -256,8 +278,9 @@ export function createProxy(context: ProxyContext) {
       failedStatus: undefined,
       done: false,
     };
-    exchanges.set(req, exchange);
-    res.once('close', () => finish(exchange));
+    (req as Tracked)[EXCHANGE] = exchange;
+    (res as Tracked)[EXCHANGE] = exchange;
+    res.once('close', onResponseClose);
     if (context.shuttingDown) res.shouldKeepAlive = false;
     exchange.requestTimer = setTimeout(onRequestTimeout, context.timeouts.request, exchange);
     startTry(exchange);

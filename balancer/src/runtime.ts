@@ -6,6 +6,7 @@ import { Metrics } from './metrics.js';
 import { ActiveHealthChecker } from './health/active.js';
 import type { ProxyContext } from './proxy.js';
 import { AdminError, type Problem } from './errors.js';
+import { DnsDiscovery } from './discovery/dns.js';
 import { log } from './log.js';
 
 export const VERSION = '0.1.0';
@@ -35,6 +36,7 @@ export class Balancer {
   readonly health: ActiveHealthChecker;
   readonly context: ProxyContext;
   private current: Config;
+  private discovery: DnsDiscovery | undefined;
 
   constructor(config: Config) {
     this.current = config;
@@ -65,8 +67,28 @@ export class Balancer {
   /** start adds the configured backends and waits for the first round of health checks. */
   async start(): Promise<void> {
     for (const backend of this.current.backends) this.pool.add(backend, 'config');
+    const dns = this.current.discovery?.dns;
+    if (dns) {
+      this.discovery = new DnsDiscovery(dns, (addresses) => this.syncDiscovered(addresses, dns.port));
+      await this.discovery.start();
+    }
     if (this.current.healthCheck.enabled) await this.health.start();
     this.pool.markStarted();
+  }
+
+  /** syncDiscovered makes the DNS-found backends match the addresses: new ones are added (checked before traffic), vanished ones drain. */
+  private syncDiscovered(addresses: readonly string[], port: number): void {
+    const wanted = new Set(addresses.map((address) => `${address.includes(':') ? `[${address}]` : address}:${port}`));
+    for (const backend of this.pool.all()) {
+      if (backend.source !== 'dns') continue;
+      if (!wanted.has(backend.id)) this.pool.remove(backend, 'its address left DNS');
+      else if (backend.removing) this.pool.restore(backend, 'its address is back in DNS');
+    }
+    for (const id of wanted) {
+      const existing = this.pool.get(id);
+      if (!existing) this.pool.add({ url: `http://${id}`, weight: 1 }, 'dns');
+      else if (existing.source !== 'dns') log(`dns discovery: ${id} is already a configured backend; not added twice`);
+    }
   }
 
   /** effectiveConfig is the configuration in force, with admin API changes: PUT it back and nothing changes. */
@@ -93,8 +115,12 @@ export class Balancer {
     const changes: string[] = [];
     const nextIds = new Map(next.backends.map((backend) => [backendId(backend), backend]));
     for (const backend of this.pool.all()) {
-      if (backend.source === 'dns' || backend.removing) continue;
+      if (backend.source === 'dns') continue;
       const wanted = nextIds.get(backend.id);
+      if (wanted && backend.removing) {
+        this.pool.restore(backend, `listed again by ${origin}`);
+        changes.push(`kept ${backend.id}`);
+      }
       if (!wanted) {
         this.pool.remove(backend, `removed by ${origin}`);
         changes.push(`removed ${backend.id}`);
@@ -226,6 +252,7 @@ export class Balancer {
   }
 
   stop(): void {
+    this.discovery?.stop();
     this.health.stop();
     this.pool.close();
   }
