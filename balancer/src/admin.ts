@@ -3,13 +3,15 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { ConfigError, parseConfig, validateConfig } from './config.js';
 import { AdminError } from './errors.js';
 import { toProblems, type Balancer } from './runtime.js';
-import type { Backend, Pool } from './pool.js';
+import type { Backend, BackendState, Pool } from './pool.js';
+import { algorithmNames } from './algorithms/index.js';
+import { createStatusRouter } from './status-page.js';
 
 export interface BackendView {
   id: string;
   url: string;
   weight: number;
-  state: string;
+  state: BackendState;
   activeRequests: number;
   totalRequests: number;
 }
@@ -124,6 +126,18 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
     const changes = balancer.reloadFile(configFile, 'POST /config/reload');
     res.json({ status: 'applied', changes });
   });
+
+  app.use(
+    createStatusRouter({
+      backends: () => backendViews(pool),
+      algorithm: () => balancer.config.algorithm,
+      algorithms: algorithmNames,
+      stats: balancer.stats,
+      get tokenRequired() {
+        return balancer.config.admin.token !== undefined;
+      },
+    }),
+  );
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AdminError('ADMIN_ERR_NOT_FOUND', 'no such admin endpoint')));
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -6,6 +6,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Algorithm } from './algorithms/index.js';
 import type { Backend, Pool } from './pool.js';
 import { methodLabel, NO_BACKEND_LABEL, type Metrics } from './metrics.js';
+import type { TrafficStats } from './stats.js';
 import { lbErrors, sendError, errorBody, type LbErrorCode } from './errors.js';
 import { addForwardingHeaders, hasBody, stripHopByHop } from './headers.js';
 
@@ -20,6 +21,7 @@ export interface ProxyContext {
   pool: Pool;
   metrics: Metrics;
   algorithm: Algorithm;
+  stats: TrafficStats;
   timeouts: ProxyTimeouts;
   retryAttempts: number;
   shuttingDown: boolean;
@@ -237,7 +239,9 @@ export function createProxy(context: ProxyContext) {
     const res = exchange.res;
     const status = res.writableFinished ? (exchange.failedStatus ?? res.statusCode) : (exchange.failedStatus ?? 499);
     const label = backend?.id ?? exchange.tried[exchange.tried.length - 1]?.id ?? NO_BACKEND_LABEL;
-    metrics.recordRequest(label, exchange.method, status, (performance.now() - exchange.startedAt) / 1000);
+    const seconds = (performance.now() - exchange.startedAt) / 1000;
+    metrics.recordRequest(label, exchange.method, status, seconds);
+    context.stats.record(label, status, seconds);
   };
 
   function onResponseClose(this: ServerResponse): void {
@@ -295,13 +299,16 @@ export function createProxy(context: ProxyContext) {
     if (!backend) {
       writeRawError(socket, 'LB_ERR_NO_BACKEND');
       metrics.recordRequest(NO_BACKEND_LABEL, method, lbErrors.LB_ERR_NO_BACKEND.status, 0);
+      context.stats.record(NO_BACKEND_LABEL, lbErrors.LB_ERR_NO_BACKEND.status, 0);
       return;
     }
     let status = 101;
     pool.beginRequest(backend);
     socket.once('close', () => {
       pool.endRequest(backend);
-      metrics.recordRequest(backend.id, method, status, (performance.now() - startedAt) / 1000);
+      const seconds = (performance.now() - startedAt) / 1000;
+      metrics.recordRequest(backend.id, method, status, seconds);
+      context.stats.record(backend.id, status, seconds);
     });
     proxy.ws(req, socket, head, { target: backend.target }, (error: Error) => {
       const code = (error as NodeJS.ErrnoException).code;

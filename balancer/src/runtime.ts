@@ -7,6 +7,7 @@ import { ActiveHealthChecker } from './health/active.js';
 import type { ProxyContext } from './proxy.js';
 import { AdminError, type Problem } from './errors.js';
 import { DnsDiscovery } from './discovery/dns.js';
+import { TrafficStats } from './stats.js';
 import { log } from './log.js';
 
 export const VERSION = '0.1.0';
@@ -35,6 +36,8 @@ export class Balancer {
   readonly metrics: Metrics;
   readonly health: ActiveHealthChecker;
   readonly context: ProxyContext;
+  /** Rolling per-second traffic and recent events, for the status page. */
+  readonly stats = new TrafficStats();
   private current: Config;
   private discovery: DnsDiscovery | undefined;
 
@@ -50,13 +53,26 @@ export class Balancer {
       algorithm: createAlgorithm(config.algorithm, { hashKey: config.hash.key, virtualNodes: config.hash.virtualNodes }),
       timeouts: config.timeouts,
       retryAttempts: config.retries.attempts,
+      stats: this.stats,
       shuttingDown: false,
     };
     this.pool.onEvent((event) => {
-      if (event.type === 'state') this.metrics.stateChanges.inc({ backend: event.backend.id, to: event.to });
-      else if (event.type === 'ejected') this.metrics.ejections.inc({ backend: event.backend.id });
-      else if (event.type === 'added' && this.current.healthCheck.enabled) void this.health.watch(event.backend);
-      else if (event.type === 'removed') this.health.unwatch(event.backend);
+      if (event.type === 'state') {
+        this.metrics.stateChanges.inc({ backend: event.backend.id, to: event.to });
+        this.stats.event('state', `${event.backend.id}: ${event.from} → ${event.to} (${event.why})`, event.backend.id);
+      } else if (event.type === 'ejected') {
+        this.metrics.ejections.inc({ backend: event.backend.id });
+        this.stats.event('ejection', `${event.backend.id} ejected for ${event.forMs} ms: ${event.why}`, event.backend.id);
+      } else if (event.type === 'added') {
+        this.stats.event('backend', `${event.backend.id} added (${event.backend.source})`, event.backend.id);
+        if (this.current.healthCheck.enabled) void this.health.watch(event.backend);
+      } else if (event.type === 'removed') {
+        this.health.unwatch(event.backend);
+        this.stats.event('backend', `${event.backend.id} removed`, event.backend.id);
+        this.stats.forget(event.backend.id);
+      } else {
+        this.stats.event('state', event.active ? `panic mode: ${event.available} of ${event.total} available, balancing over all` : 'panic mode over');
+      }
     });
   }
 
@@ -145,6 +161,7 @@ export class Balancer {
     this.context.retryAttempts = next.retries.attempts;
     this.current = next;
     this.metrics.configReloads.inc({ result: 'success' });
+    this.stats.event('reload', `configuration reloaded (${origin}): ${changes.length > 0 ? changes.join('; ') : 'no changes'}`);
     log(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
     return changes;
   }
@@ -176,6 +193,7 @@ export class Balancer {
 
   recordReloadFailure(origin: string, problems: readonly Problem[]): void {
     this.metrics.configReloads.inc({ result: 'failure' });
+    this.stats.event('reload', `configuration refused (${origin}): ${problems.map((p) => `${p.path || '(top level)'}: ${p.message}`).join('; ')}`);
     log(`configuration refused (${origin}); the running configuration stays in force`, { problems: problems.length });
     for (const problem of problems) {
       const where = problem.line ? ` (line ${problem.line}, column ${problem.column})` : '';
@@ -241,6 +259,7 @@ export class Balancer {
       this.context.algorithm = createAlgorithm(name, { hashKey: this.current.hash.key, virtualNodes: this.current.hash.virtualNodes });
       this.current = Object.freeze({ ...this.current, algorithm: name });
       this.metrics.setAlgorithm(name, VERSION);
+      this.stats.event('algorithm', `algorithm switched to ${name}`);
     }
     return name;
   }
