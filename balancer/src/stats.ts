@@ -78,7 +78,7 @@ class BackendSeconds {
   readonly errors: Uint32Array;
   /** HISTOGRAM_BINS counts per slot, slot after slot */
   readonly latency: Uint32Array;
-  /** the first second anything was recorded, so that a new backend's rate is not diluted by seconds before it existed */
+  /** when the first request was recorded (ms), so that a new backend's rate is not diluted by time before it existed */
   readonly since: number;
 
   constructor(readonly slots: number, since: number) {
@@ -139,7 +139,7 @@ export class TrafficStats {
     const second = Math.floor(now / 1000);
     let ring = this.backends.get(backend);
     if (ring === undefined) {
-      ring = new BackendSeconds(this.slots, second);
+      ring = new BackendSeconds(this.slots, now);
       this.backends.set(backend, ring);
     }
     const slot = ring.slotFor(second);
@@ -198,7 +198,7 @@ export class TrafficStats {
       const offset = slot * HISTOGRAM_BINS;
       for (let bin = 0; bin < HISTOGRAM_BINS; bin++) merged[bin] += ring.latency[offset + bin];
     }
-    const seconds = Math.min(RECENT_SECONDS, Math.max(1, current - ring.since));
+    const seconds = Math.max(1, Math.min(RECENT_SECONDS, current - ring.since / 1000));
     return {
       rps: requests / seconds,
       errorRate: requests > 0 ? errors / requests : 0,

@@ -36,6 +36,11 @@ test('a backend seen for fewer than 10 s is rated over the seconds it existed', 
   const stats = new TrafficStats();
   for (let second = 0; second < 3; second++) for (let i = 0; i < 40; i++) stats.record('new', 200, 0.001, at(second, i));
   assert.equal(stats.snapshot(at(3)).backends['new']!.rps, 40);
+
+  const late = new TrafficStats();
+  for (let i = 0; i < 20; i++) late.record('late', 200, 0.001, at(0, 500 + i * 25));
+  for (let second = 1; second < 3; second++) for (let i = 0; i < 40; i++) late.record('late', 200, 0.001, at(second, i * 25));
+  assert.equal(late.snapshot(at(3)).backends['late']!.rps, 40, 'a first second that was half over counts as half a second');
 });
 
 test('p50 and p99 latency in milliseconds from the log-scale histogram', () => {
