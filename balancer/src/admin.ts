@@ -59,6 +59,11 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
   });
   app.use(express.json({ limit: '1mb', strict: false }));
   app.use(express.text({ type: YAML_TYPES, limit: '1mb' }));
+  // A PUT /config whose body cannot even be parsed is a failed reload too.
+  app.use('/config', (error: unknown, req: Request, _res: Response, next: NextFunction) => {
+    if (req.method === 'PUT') balancer.recordReloadFailure('PUT /config', [{ path: '', message: `the body is not valid JSON: ${(error as Error).message}` }]);
+    next(error);
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

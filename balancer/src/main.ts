@@ -62,6 +62,15 @@ async function main(): Promise<void> {
 
   const balancer = new Balancer(config);
   const { handleRequest, handleUpgrade } = createProxy(balancer.context);
+  const reload = (origin: string): void => {
+    try {
+      balancer.reloadFile(configFile, origin);
+    } catch (error) {
+      if (!(error instanceof AdminError)) throw error;
+    }
+  };
+  // Watch from the start, so that an edit made while the balancer starts is not missed.
+  const stopWatching = watchConfigFile(configFile, () => reload('file change'));
   await balancer.start();
 
   const trafficServer = createServer({ keepAliveTimeout: 5_000 }, handleRequest);
@@ -73,6 +82,7 @@ async function main(): Promise<void> {
 
   const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
+  balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
   log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: config.backends.length });
 
   let shuttingDown = false;
@@ -102,15 +112,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  const reload = (origin: string): void => {
-    try {
-      balancer.reloadFile(configFile, origin);
-    } catch (error) {
-      if (!(error instanceof AdminError)) throw error;
-    }
-  };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  const stopWatching = watchConfigFile(configFile, () => reload('file change'));
 }
 
 main().catch((error: unknown) => {

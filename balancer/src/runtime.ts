@@ -40,6 +40,8 @@ export class Balancer {
   readonly stats = new TrafficStats();
   private current: Config;
   private discovery: DnsDiscovery | undefined;
+  /** The ports the listeners actually got (they differ from the config when it says port 0). */
+  private boundPorts = { listen: -1, admin: -1 };
 
   constructor(config: Config) {
     this.current = config;
@@ -74,6 +76,10 @@ export class Balancer {
         this.stats.event('state', event.active ? `panic mode: ${event.available} of ${event.total} available, balancing over all` : 'panic mode over');
       }
     });
+  }
+
+  setBoundPorts(listen: number, admin: number): void {
+    this.boundPorts = { listen, admin };
   }
 
   get config(): Config {
@@ -169,10 +175,11 @@ export class Balancer {
   private reloadProblems(next: Config): Problem[] {
     const problems: Problem[] = [];
     const now = this.current;
-    if (!isDeepStrictEqual(next.listen, now.listen)) {
+    const samePort = (wanted: number, configured: number, bound: number): boolean => wanted === configured || wanted === bound;
+    if (next.listen.host !== now.listen.host || !samePort(next.listen.port, now.listen.port, this.boundPorts.listen)) {
       problems.push({ path: 'listen', message: `cannot change while running (${now.listen.host}:${now.listen.port}); restart the balancer to apply` });
     }
-    if (next.admin.host !== now.admin.host || next.admin.port !== now.admin.port) {
+    if (next.admin.host !== now.admin.host || !samePort(next.admin.port, now.admin.port, this.boundPorts.admin)) {
       problems.push({ path: 'admin', message: `the admin listener cannot move while running (${now.admin.host}:${now.admin.port}); restart the balancer to apply` });
     }
     if (next.healthCheck.enabled !== now.healthCheck.enabled) {
