@@ -2,14 +2,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { lbErrors } from '../../balancer/src/errors.js';
+import { adminErrors, lbErrors } from '../../balancer/src/errors.js';
 import { repoRoot } from '../helpers/processes.js';
 
-test("the README's error table lists exactly the registry's codes, with the same statuses", () => {
-  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-  const documented = new Map<string, number>();
-  for (const match of readme.matchAll(/^\| `(LB_ERR_[A-Z_]+)` \| (\d{3}) \|/gm)) documented.set(match[1]!, Number(match[2]));
-  const registered = new Map(Object.entries(lbErrors).map(([code, { status }]) => [code, status]));
-  for (const [code, status] of registered) assert.equal(documented.get(code), status, `${code} (${status}) is missing from the README or has another status there`);
-  for (const code of documented.keys()) assert.ok(registered.has(code), `the README documents ${code}, which the balancer never sends`);
-});
+const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+
+function documented(prefix: string): Map<string, number> {
+  const codes = new Map<string, number>();
+  for (const match of readme.matchAll(new RegExp(`^\\| \`(${prefix}[A-Z_]+)\` \\| (\\d{3}) \\|`, 'gm'))) codes.set(match[1]!, Number(match[2]));
+  return codes;
+}
+
+for (const [prefix, registry] of [['LB_ERR_', lbErrors], ['ADMIN_ERR_', adminErrors]] as const) {
+  test(`the README's ${prefix} table lists exactly the registry's codes, with the same statuses`, () => {
+    const inReadme = documented(prefix);
+    for (const [code, { status }] of Object.entries(registry)) {
+      assert.equal(inReadme.get(code), status, `${code} (${status}) is missing from the README or has another status there`);
+    }
+    for (const code of inReadme.keys()) assert.ok(code in registry, `the README documents ${code}, which the balancer never sends`);
+  });
+}
