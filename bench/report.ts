@@ -23,7 +23,7 @@ export interface RunRecord {
   problems: string[];
 }
 
-/** Medians over the rounds of one contender, with ratios against the references of the same run. */
+/** Medians over the rounds of one contender; each ratio is the median over rounds of that round's ratio to the reference. */
 export interface Summary {
   contender: ContenderName;
   runs: number;
@@ -34,6 +34,7 @@ export interface Summary {
   proxyCpuSeconds: number;
   requestsPerCpuSecond: number;
   vsHttpProxy: number | undefined;
+  vsHttpProxy3: number | undefined;
   vsNginx: number | undefined;
 }
 
@@ -56,18 +57,23 @@ export function summarize(contenders: readonly ContenderName[], runs: readonly R
       p99Ms: median(own.map((run) => run.latencyMs.p99)),
       proxyCpuSeconds: median(own.map((run) => run.proxyCpuSeconds)),
       requestsPerCpuSecond: median(own.map((run) => run.requestsPerCpuSecond)),
-      vsHttpProxy: undefined as number | undefined,
-      vsNginx: undefined as number | undefined,
+      vsHttpProxy: ratioTo(contender, 'http-proxy', runs),
+      vsHttpProxy3: ratioTo(contender, 'http-proxy-3', runs),
+      vsNginx: ratioTo(contender, 'nginx', runs),
     };
   });
-  const reference = (name: ContenderName): number | undefined => summaries.find((summary) => summary.contender === name)?.requestsPerCpuSecond;
-  const httpProxy = reference('http-proxy');
-  const nginx = reference('nginx');
-  for (const summary of summaries) {
-    if (httpProxy) summary.vsHttpProxy = summary.requestsPerCpuSecond / httpProxy;
-    if (nginx) summary.vsNginx = summary.requestsPerCpuSecond / nginx;
-  }
   return summaries;
+}
+
+/** ratioTo: the median over rounds of contender's requests per CPU-second divided by the reference's in the same round. */
+function ratioTo(contender: ContenderName, reference: ContenderName, runs: readonly RunRecord[]): number | undefined {
+  const ratios: number[] = [];
+  for (const run of runs) {
+    if (run.contender !== contender) continue;
+    const other = runs.find((candidate) => candidate.contender === reference && candidate.round === run.round);
+    if (other && other.requestsPerCpuSecond > 0) ratios.push(run.requestsPerCpuSecond / other.requestsPerCpuSecond);
+  }
+  return ratios.length > 0 ? median(ratios) : undefined;
 }
 
 const integer = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-');
@@ -86,7 +92,7 @@ export function formatRun(run: RunRecord, rounds: number): string {
 
 /** formatTable renders the summaries as a fixed-width text table. */
 export function formatTable(summaries: readonly Summary[]): string {
-  const header = ['contender', 'req/s', 'p50 ms', 'p99 ms', 'CPU-s', 'req/CPU-s', 'vs http-proxy', 'vs nginx', 'clean runs'];
+  const header = ['contender', 'req/s', 'p50 ms', 'p99 ms', 'CPU-s', 'req/CPU-s', 'vs http-proxy', 'vs http-proxy-3', 'vs nginx', 'clean runs'];
   const rows = summaries.map((summary) => [
     summary.contender,
     integer(summary.requestsPerSecond),
@@ -95,6 +101,7 @@ export function formatTable(summaries: readonly Summary[]): string {
     fixed(summary.proxyCpuSeconds, 2),
     integer(summary.requestsPerCpuSecond),
     ratio(summary.vsHttpProxy),
+    ratio(summary.vsHttpProxy3),
     ratio(summary.vsNginx),
     `${summary.cleanRuns}/${summary.runs}${summary.cleanRuns < summary.runs ? ' MARKED' : ''}`,
   ]);

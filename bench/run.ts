@@ -156,7 +156,7 @@ async function main(dir: string): Promise<void> {
   const summaries = summarize(selected, runs);
   process.stdout.write(`\n${formatTable(summaries)}\n\n`);
   process.stdout.write(
-    'Medians over rounds. req/CPU-s = responses per CPU-second of the proxy process(es) alone; "vs X" = that number divided by X\'s in this same run ' +
+    'Medians over rounds. req/CPU-s = responses per CPU-second of the proxy process(es) alone; "vs X" = median over rounds of that number divided by X\'s in the same round ' +
       '(above 1: less CPU per request than X, below 1: more).\n',
   );
   for (const { contender, reason } of skipped) process.stdout.write(`${contender}: ${reason}\n`);
