@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { ConfigError, parseConfig, validateConfig } from './config.js';
+import { parseConfig, validateConfig } from './config.js';
 import { AdminError } from './errors.js';
-import { toProblems, type Balancer } from './runtime.js';
+import type { Balancer } from './runtime.js';
 import type { Backend, BackendState, Pool } from './pool.js';
 import { algorithmNames } from './algorithms/index.js';
 import { createStatusRouter } from './status-page.js';
@@ -101,29 +101,12 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
   });
   app.put('/config', (req, res) => {
     const origin = 'PUT /config';
-    let next;
-    try {
-      if (typeof req.body === 'string') {
-        next = parseConfig(req.body, origin);
-      } else {
-        const document = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? { ...(req.body as Record<string, unknown>) } : req.body;
-        // GET /config never shows the token: a body without one keeps the token in force.
-        const token = balancer.config.admin.token;
-        if (token && document && typeof document === 'object' && !Array.isArray(document)) {
-          const admin = (document as Record<string, unknown>).admin;
-          if (admin === undefined || (typeof admin === 'object' && admin !== null && !('token' in admin))) {
-            (document as Record<string, unknown>).admin = { ...(admin as object | undefined), token };
-          }
-        }
-        next = validateConfig(document, origin);
-      }
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      const problems = toProblems(error.problems);
-      balancer.recordReloadFailure(origin, problems);
-      throw new AdminError('ADMIN_ERR_INVALID', 'configuration refused; the running configuration stays in force', problems);
-    }
-    const changes = balancer.reload(next, origin);
+    const changes = balancer.reloadFrom(origin, () => {
+      const next = typeof req.body === 'string' ? parseConfig(req.body, origin) : validateConfig(req.body, origin);
+      // GET /config never shows the token: a body without one keeps the token in force.
+      const token = balancer.config.admin.token;
+      return next.admin.token !== undefined || token === undefined ? next : Object.freeze({ ...next, admin: Object.freeze({ ...next.admin, token }) });
+    });
     res.json({ status: 'applied', changes, config: balancer.effectiveConfig() });
   });
   app.post('/config/reload', (_req, res) => {

@@ -51,10 +51,12 @@ const backendUrl = z.string().transform((value, ctx) => {
   return url.origin;
 });
 
-export const backendSchema = z.strictObject({
+const weight = z.number().int('weight must be a whole number').min(0, 'weight must be 0 or more').max(1000, 'weight must be at most 1000');
+
+const backendSchema = z.strictObject({
   url: backendUrl,
   /** weight: share of traffic relative to the others for weighted algorithms (default 1; 0 takes no new requests). */
-  weight: z.number().int('weight must be a whole number').min(0, 'weight must be 0 or more').max(1000, 'weight must be at most 1000').default(1),
+  weight: weight.default(1),
   /** name: the backend's id and metric label (default host:port of the URL). */
   name: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'name may contain only letters, digits and . _ : -').optional(),
 });
@@ -156,29 +158,56 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
 }
 
-/** validateConfig checks a parsed document and returns the frozen config, or throws ConfigError listing every problem. */
-export function validateConfig(document: unknown, source = 'config', positions = new Map<string, Position>()): Config {
-  const problems: ConfigProblem[] = [];
-  const located = (path: readonly PropertyKey[], message: string): ConfigProblem => {
+/** locator makes problems at a key path, with the line and column of that key when the YAML gave one. */
+function locator(positions: Map<string, Position>) {
+  return (path: readonly PropertyKey[], message: string): ConfigProblem => {
     const problem: ConfigProblem = { path: pathText(path), message };
     const position = positions.get(path.map(String).join('.'));
     if (position) problem.position = position;
     return problem;
   };
+}
 
-  const result = configSchema.safeParse(document ?? {});
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push(located([...issue.path, key], `unknown key "${key}"`));
-      } else {
-        problems.push(located(issue.path, issue.message));
-      }
+/** parseWith validates a document against a schema, or throws ConfigError listing every problem (unknown keys one by one). */
+function parseWith<T extends z.ZodType>(schema: T, document: unknown, source: string, positions = new Map<string, Position>()): z.output<T> {
+  const result = schema.safeParse(document);
+  if (result.success) return result.data;
+  const located = locator(positions);
+  const problems: ConfigProblem[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push(located([...issue.path, key], `unknown key "${key}"`));
+    } else {
+      problems.push(located(issue.path, issue.message));
     }
-    throw new ConfigError(source, problems);
   }
+  throw new ConfigError(source, problems);
+}
 
-  const config = result.data;
+const backendPatchSchema = z
+  .strictObject({ weight: weight.optional(), drain: z.boolean('drain must be true or false').optional() })
+  .refine((patch) => patch.weight !== undefined || patch.drain !== undefined, 'nothing to change: give weight and/or drain');
+
+/** validateBackend checks the body of POST /backends: {url, weight?, name?}. */
+export function validateBackend(body: unknown): BackendConfig {
+  return parseWith(backendSchema, body ?? {}, 'backend');
+}
+
+/** validateBackendPatch checks the body of PATCH /backends/:id: {weight?, drain?}. */
+export function validateBackendPatch(body: unknown): { weight?: number | undefined; drain?: boolean | undefined } {
+  return parseWith(backendPatchSchema, body ?? {}, 'backend change');
+}
+
+/** validateAlgorithmChoice checks the body of PUT /algorithm: {name}. */
+export function validateAlgorithmChoice(body: unknown): z.output<typeof algorithm> {
+  return parseWith(z.strictObject({ name: algorithm }), body ?? {}, 'algorithm choice').name;
+}
+
+/** validateConfig checks a parsed document and returns the frozen config, or throws ConfigError listing every problem. */
+export function validateConfig(document: unknown, source = 'config', positions = new Map<string, Position>()): Config {
+  const config = parseWith(configSchema, document ?? {}, source, positions);
+  const located = locator(positions);
+  const problems: ConfigProblem[] = [];
   const seen = new Map<string, number>();
   config.backends.forEach((backend, index) => {
     const id = backendId(backend);

@@ -85,10 +85,8 @@ async function main(): Promise<void> {
   balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
   log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: config.backends.length });
 
-  let shuttingDown = false;
   const shutdown = async (signal: string): Promise<void> => {
-    if (shuttingDown) return;
-    shuttingDown = true;
+    if (balancer.context.shuttingDown) return;
     balancer.context.shuttingDown = true;
     stopWatching();
     const inFlight = (): number => balancer.pool.all().reduce((sum, backend) => sum + backend.activeRequests, 0);

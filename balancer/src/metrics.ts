@@ -88,26 +88,8 @@ export class Metrics {
 
   constructor(backends: () => Iterable<BackendGaugeSource>) {
     collectDefaultMetrics({ register: this.registry });
-    new Gauge({
-      name: METRIC.backendUp,
-      help: '1 while the backend passes its health checks, else 0',
-      labelNames: ['backend'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const backend of backends()) this.set({ backend: backend.id }, backend.up ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: METRIC.activeRequests,
-      help: 'Requests in flight to the backend',
-      labelNames: ['backend'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const backend of backends()) this.set({ backend: backend.id }, backend.activeRequests);
-      },
-    });
+    backendGauge(this.registry, METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
+    backendGauge(this.registry, METRIC.activeRequests, 'Requests in flight to the backend', backends, (backend) => backend.activeRequests);
     this.configReloads.inc({ result: 'success' }, 0);
     this.configReloads.inc({ result: 'failure' }, 0);
   }
@@ -133,4 +115,18 @@ export class Metrics {
     this.info.reset();
     this.info.set({ algorithm, version }, 1);
   }
+}
+
+/** backendGauge is a gauge labelled by backend whose values are read from the pool at scrape time, never on the request path. */
+function backendGauge(registry: Registry, name: string, help: string, backends: () => Iterable<BackendGaugeSource>, value: (backend: BackendGaugeSource) => number): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['backend'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const backend of backends()) this.set({ backend: backend.id }, value(backend));
+    },
+  });
 }

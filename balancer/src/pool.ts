@@ -47,7 +47,6 @@ export class Backend {
   /** Slow start: when the ramp began and ends (0: full weight). */
   slowStartFrom = 0;
   slowStartUntil = 0;
-  lastChange = '';
   /** Peak EWMA of response-header latency in milliseconds, and when it was last updated. */
   latencyEwmaMs = 0;
   latencyUpdatedAt = 0;
@@ -128,6 +127,8 @@ export class Pool {
   private readonly listeners: ((event: PoolEvent) => void)[] = [];
   private readonly timers = new Map<Backend, NodeJS.Timeout>();
   private panicking = false;
+  /** startup: true until markStarted(); backends that are there when the balancer starts take full weight at once. */
+  private startup = true;
 
   constructor(private settings: PoolSettings) {}
 
@@ -218,12 +219,12 @@ export class Pool {
     if (this.availableCache) return this.availableCache;
     const all = [...this.backends.values()];
     let chosen = all.filter((backend) => backend.available);
+    const available = chosen.length;
     const candidates = all.filter((backend) => !backend.draining && backend.weight > 0);
-    const panic = this.settings.panicThreshold > 0 && candidates.length > 0 && (chosen.length / candidates.length) * 100 < this.settings.panicThreshold;
+    const panic = this.settings.panicThreshold > 0 && candidates.length > 0 && (available / candidates.length) * 100 < this.settings.panicThreshold;
     if (panic) chosen = candidates;
     if (panic !== this.panicking) {
       this.panicking = panic;
-      const available = all.filter((backend) => backend.available).length;
       log(panic ? 'panic mode: too few backends available, balancing over all of them' : 'panic mode over', { available, total: candidates.length, threshold: `${this.settings.panicThreshold}%` });
       this.emit({ type: 'panic', active: panic, available, total: candidates.length });
     }
@@ -289,17 +290,15 @@ export class Pool {
     this.recordFailure(backend, `proxied request failed: ${detail}`);
   }
 
-  /**
-   * recordOutcome feeds outlier detection with every finished try: a 5xx answer or a failed try
-   * counts against the backend, anything else resets its count.
-   */
-  recordOutcome(backend: Backend, ok: boolean, detail: string): void {
+  /** recordSuccess: a try got an answer below 500, which resets the backend's count for outlier detection. */
+  recordSuccess(backend: Backend): void {
+    backend.consecutiveErrors = 0;
+  }
+
+  /** recordError feeds outlier detection with a 5xx answer or a failed try; enough in a row eject the backend. */
+  recordError(backend: Backend, detail: string): void {
     const outlier = this.settings.outlier;
     if (!outlier) return;
-    if (ok) {
-      backend.consecutiveErrors = 0;
-      return;
-    }
     backend.consecutiveErrors++;
     if (backend.consecutiveErrors >= outlier.consecutiveFailures && !backend.ejected && backend.up && !backend.draining) this.eject(backend, outlier, detail);
   }
@@ -356,9 +355,6 @@ export class Pool {
     this.changed(backend, from, why);
   }
 
-  /** startup: true until markStarted(); backends that are there when the balancer starts take full weight at once. */
-  private startup = true;
-
   markStarted(): void {
     this.startup = false;
   }
@@ -372,7 +368,6 @@ export class Pool {
 
   private changed(backend: Backend, from: BackendState, why: string): void {
     this.invalidate();
-    backend.lastChange = new Date().toISOString();
     const to = backend.state;
     if (from === to) {
       log(`backend ${backend.id} stays ${to}`, { why });

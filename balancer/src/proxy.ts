@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -135,7 +135,8 @@ export function createProxy(context: ProxyContext) {
     if (backend) {
       pool.observeLatency(backend, performance.now() - exchange.tryStartedAt);
       const status = proxyRes.statusCode ?? 0;
-      pool.recordOutcome(backend, status < 500, `HTTP ${status}`);
+      if (status < 500) pool.recordSuccess(backend);
+      else pool.recordError(backend, `HTTP ${status}`);
     }
     const headers = proxyRes.headers;
     stripHopByHop(headers);
@@ -176,7 +177,7 @@ export function createProxy(context: ProxyContext) {
     const detail = `${backend?.id ?? 'backend'}: ${(error as NodeJS.ErrnoException).code ?? error.message}`;
     if (backend && kind !== 'request-timeout') {
       if (kind === 'connect' || kind === 'timeout') pool.recordPassiveFailure(backend, detail);
-      pool.recordOutcome(backend, false, detail);
+      pool.recordError(backend, detail);
     }
     if (exchange.res.headersSent) {
       exchange.failedStatus = 502;
@@ -239,9 +240,13 @@ export function createProxy(context: ProxyContext) {
     const res = exchange.res;
     const status = res.writableFinished ? (exchange.failedStatus ?? res.statusCode) : (exchange.failedStatus ?? 499);
     const label = backend?.id ?? exchange.tried[exchange.tried.length - 1]?.id ?? NO_BACKEND_LABEL;
-    const seconds = (performance.now() - exchange.startedAt) / 1000;
-    metrics.recordRequest(label, exchange.method, status, seconds);
-    context.stats.record(label, status, seconds);
+    count(label, exchange.method, status, (performance.now() - exchange.startedAt) / 1000);
+  };
+
+  /** count records one answered request in the metrics and in the status page's statistics. */
+  const count = (backend: string, method: string, status: number, seconds: number): void => {
+    metrics.recordRequest(backend, method, status, seconds);
+    context.stats.record(backend, status, seconds);
   };
 
   function onResponseClose(this: ServerResponse): void {
@@ -298,17 +303,14 @@ export function createProxy(context: ProxyContext) {
     const backend = context.algorithm.pick(pool.available(), req);
     if (!backend) {
       writeRawError(socket, 'LB_ERR_NO_BACKEND');
-      metrics.recordRequest(NO_BACKEND_LABEL, method, lbErrors.LB_ERR_NO_BACKEND.status, 0);
-      context.stats.record(NO_BACKEND_LABEL, lbErrors.LB_ERR_NO_BACKEND.status, 0);
+      count(NO_BACKEND_LABEL, method, lbErrors.LB_ERR_NO_BACKEND.status, 0);
       return;
     }
     let status = 101;
     pool.beginRequest(backend);
     socket.once('close', () => {
       pool.endRequest(backend);
-      const seconds = (performance.now() - startedAt) / 1000;
-      metrics.recordRequest(backend.id, method, status, seconds);
-      context.stats.record(backend.id, status, seconds);
+      count(backend.id, method, status, (performance.now() - startedAt) / 1000);
     });
     proxy.ws(req, socket, head, { target: backend.target }, (error: Error) => {
       const code = (error as NodeJS.ErrnoException).code;
@@ -319,7 +321,7 @@ export function createProxy(context: ProxyContext) {
     });
   };
 
-  return { handleRequest, handleUpgrade, proxy };
+  return { handleRequest, handleUpgrade };
 }
 
 /** writeRawError answers an Upgrade request that could not be proxied, on the raw socket. */
@@ -328,7 +330,7 @@ function writeRawError(socket: Duplex, code: LbErrorCode, detail?: string): void
   const body = errorBody(code, detail);
   const status = lbErrors[code].status;
   socket.end(
-    `HTTP/1.1 ${status} ${status === 503 ? 'Service Unavailable' : status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import { backendId, backendSchema, ConfigError, loadConfigFile, type BackendConfig, type Config, type ConfigProblem } from './config.js';
-import { createAlgorithm, isAlgorithmName, algorithmNames, type AlgorithmName } from './algorithms/index.js';
+import { backendId, ConfigError, loadConfigFile, validateAlgorithmChoice, validateBackend, validateBackendPatch, type Config, type ConfigProblem } from './config.js';
+import { createAlgorithm, type AlgorithmName } from './algorithms/index.js';
 import { Pool, type Backend, type PoolSettings } from './pool.js';
 import { Metrics } from './metrics.js';
 import { ActiveHealthChecker } from './health/active.js';
@@ -210,9 +210,14 @@ export class Balancer {
 
   /** reloadFile reads the file again and applies it; a file that does not validate changes nothing. */
   reloadFile(file: string, origin: string): string[] {
+    return this.reloadFrom(origin, () => loadConfigFile(file));
+  }
+
+  /** reloadFrom applies the configuration that read() returns; if read() finds problems, they are counted and nothing changes. */
+  reloadFrom(origin: string, read: () => Config): string[] {
     let next: Config;
     try {
-      next = loadConfigFile(file);
+      next = read();
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const problems = toProblems(error.problems);
@@ -223,30 +228,20 @@ export class Balancer {
   }
 
   addBackend(body: unknown): Backend {
-    const parsed = backendSchema.safeParse(body ?? {});
-    if (!parsed.success) throw new AdminError('ADMIN_ERR_INVALID', 'invalid backend; nothing changed', zodProblems(parsed.error.issues));
-    const id = backendId(parsed.data);
+    const config = checked(() => validateBackend(body), 'invalid backend; nothing changed');
+    const id = backendId(config);
     if (this.pool.get(id)) throw new AdminError('ADMIN_ERR_CONFLICT', `a backend with id "${id}" already exists`);
-    return this.pool.add(parsed.data as BackendConfig, 'api');
+    return this.pool.add(config, 'api');
   }
 
   patchBackend(id: string, body: unknown): Backend {
     const backend = this.findBackend(id);
-    const problems: Problem[] = [];
-    const patch = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
-    if (!patch) problems.push({ path: '', message: 'expected a JSON object such as {"weight": 2} or {"drain": true}' });
-    else {
-      for (const key of Object.keys(patch)) if (key !== 'weight' && key !== 'drain') problems.push({ path: key, message: `unknown key "${key}"; accepted: weight, drain` });
-      if (!('weight' in patch) && !('drain' in patch)) problems.push({ path: '', message: 'nothing to change: give weight and/or drain' });
-      if ('weight' in patch && (!Number.isInteger(patch.weight) || (patch.weight as number) < 0 || (patch.weight as number) > 1000)) {
-        problems.push({ path: 'weight', message: `must be a whole number from 0 to 1000; got ${JSON.stringify(patch.weight)}` });
-      }
-      if ('drain' in patch && typeof patch.drain !== 'boolean') problems.push({ path: 'drain', message: `must be true or false; got ${JSON.stringify(patch.drain)}` });
-      if (backend.removing && patch.drain === false) problems.push({ path: 'drain', message: `backend "${id}" is being removed and cannot stop draining` });
+    const patch = checked(() => validateBackendPatch(body), 'invalid change; nothing changed');
+    if (backend.removing && patch.drain === false) {
+      throw new AdminError('ADMIN_ERR_INVALID', 'invalid change; nothing changed', [{ path: 'drain', message: `backend "${id}" is being removed and cannot stop draining` }]);
     }
-    if (problems.length > 0) throw new AdminError('ADMIN_ERR_INVALID', 'invalid change; nothing changed', problems);
-    if (typeof patch!.weight === 'number') this.pool.setWeight(backend, patch!.weight);
-    if (typeof patch!.drain === 'boolean') this.pool.setDraining(backend, patch!.drain, patch!.drain ? 'drain requested through the admin API' : 'drain cancelled through the admin API');
+    if (patch.weight !== undefined) this.pool.setWeight(backend, patch.weight);
+    if (patch.drain !== undefined) this.pool.setDraining(backend, patch.drain, patch.drain ? 'drain requested through the admin API' : 'drain cancelled through the admin API');
     return backend;
   }
 
@@ -255,12 +250,7 @@ export class Balancer {
   }
 
   setAlgorithm(body: unknown): AlgorithmName {
-    const name = body && typeof body === 'object' ? (body as { name?: unknown }).name : undefined;
-    if (!isAlgorithmName(name)) {
-      throw new AdminError('ADMIN_ERR_INVALID', 'unknown algorithm; nothing changed', [
-        { path: 'name', message: `unknown algorithm ${JSON.stringify(name)}; accepted: ${algorithmNames.join(', ')}` },
-      ]);
-    }
+    const name = checked(() => validateAlgorithmChoice(body), 'unknown algorithm; nothing changed');
     if (name !== this.current.algorithm) {
       log(`algorithm ${this.current.algorithm} → ${name}`);
       this.context.algorithm = createAlgorithm(name, { hashKey: this.current.hash.key, virtualNodes: this.current.hash.virtualNodes });
@@ -284,15 +274,12 @@ export class Balancer {
   }
 }
 
-function zodProblems(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: readonly string[] }[]): Problem[] {
-  const problems: Problem[] = [];
-  for (const issue of issues) {
-    const base = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys' && issue.keys) {
-      for (const key of issue.keys) problems.push({ path: base ? `${base}.${key}` : key, message: `unknown key "${key}"` });
-    } else {
-      problems.push({ path: base, message: issue.message });
-    }
+/** checked runs a validation and turns its ConfigError into the admin API's 400 with every problem. */
+function checked<T>(validate: () => T, message: string): T {
+  try {
+    return validate();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new AdminError('ADMIN_ERR_INVALID', message, toProblems(error.problems));
+    throw error;
   }
-  return problems;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { startService, type Service } from './processes.js';
+import { startBackend, type RunningBackend } from './backend.js';
 import { getJson, httpRequest } from './http.js';
 
 /** An in-process HTTP backend on 127.0.0.1: answers any path with its id, /health with 200. */
@@ -58,14 +59,10 @@ export async function startHttpBackend(t: TestContext, id: string, options: { de
 }
 
 /** A backend service process (backend/dist/main.js) that tests can kill, stop and restart with real signals. */
-export async function startBackendProcess(t: TestContext, id: string, port = 0): Promise<{ service: Service; url: string; port: number; controlUrl: string }> {
-  const { service, ready } = await startService(`backend ${id}`, 'backend/dist/main.js', {
-    env: { PORT: String(port), CONTROL_PORT: '0', BACKEND_ID: id, HOST: '127.0.0.1' },
-    ready: /listening on http:\/\/[^\s]+:(\d+) \(control http:\/\/([^\s]+):(\d+)\)/,
-  });
-  t.after(() => service.stop('SIGKILL'));
-  const actualPort = Number(ready![1]);
-  return { service, url: `http://127.0.0.1:${actualPort}`, port: actualPort, controlUrl: `http://127.0.0.1:${ready![3]}` };
+export async function startBackendProcess(t: TestContext, id: string, port = 0): Promise<RunningBackend & { port: number }> {
+  const backend = await startBackend(id, { PORT: String(port) });
+  t.after(() => backend.service.stop('SIGKILL'));
+  return { ...backend, port: Number(new URL(backend.url).port) };
 }
 
 /** Test defaults: short health intervals and timeouts so that failures are seen quickly. */

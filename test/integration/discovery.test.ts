@@ -2,17 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { startBalancer } from '../helpers/lab.js';
-import { startService, freePort } from '../helpers/processes.js';
+import { freePort } from '../helpers/processes.js';
+import { startBackend } from '../helpers/backend.js';
 import { startDnsServer } from '../helpers/dns-server.js';
 import { httpRequest, sleep, waitFor } from '../helpers/http.js';
 
 /** A backend process on one loopback address: every address of 127.0.0.0/8 is local on Linux. */
 async function backendOn(t: TestContext, host: string, port: number): Promise<void> {
-  const { service } = await startService(`backend ${host}`, 'backend/dist/main.js', {
-    env: { HOST: host, PORT: String(port), CONTROL_PORT: '0', BACKEND_ID: host },
-    ready: /listening on/,
-  });
-  t.after(() => service.stop('SIGKILL'));
+  const backend = await startBackend(host, { HOST: host, PORT: String(port) });
+  t.after(() => backend.service.stop('SIGKILL'));
 }
 
 test('DNS discovery: A records added and removed change the pool within interval + 1 s; a failing lookup keeps the pool', async (t) => {

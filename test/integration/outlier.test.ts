@@ -29,10 +29,7 @@ function watchStates(adminUrl: string, started: number): { samples: StateSample[
   };
 }
 
-async function failAll(controlUrl: string, errorRate = 1): Promise<void> {
-  const answer = await httpRequest(`${controlUrl}/chaos`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRate, errorStatus: 500 }) });
-  assert.equal(answer.status, 200, answer.body);
-}
+const answerOnly500 = { errorRate: 1, errorStatus: 500 };
 
 test('outlier detection: a backend answering only 500 is ejected after 3 failures, gets under 5% of traffic while ejected, and longer each time', async (t) => {
   const bad = await startBackendProcess(t, 'bad');
@@ -42,7 +39,7 @@ test('outlier detection: a backend answering only 500 is ejected after 3 failure
     backends: [{ url: bad.url, name: 'bad' }, { url: good1.url, name: 'good1' }, { url: good2.url, name: 'good2' }],
     outlierDetection: { consecutiveFailures: 3, baseEjectionTime: '1s', maxEjectionTime: '10s', maxEjectionPercent: 50 },
   });
-  await failAll(bad.controlUrl);
+  await bad.chaos(answerOnly500);
 
   const started = performance.now();
   const states = watchStates(lb.adminUrl, started);
@@ -76,8 +73,8 @@ test('outlier detection: with 2 of 3 backends failing and maxEjectionPercent 50,
     backends: [{ url: bad1.url, name: 'bad1' }, { url: bad2.url, name: 'bad2' }, { url: good.url, name: 'good' }],
     outlierDetection: { consecutiveFailures: 3, baseEjectionTime: '2s', maxEjectionTime: '10s', maxEjectionPercent: 50 },
   });
-  await failAll(bad1.controlUrl);
-  await failAll(bad2.controlUrl);
+  await bad1.chaos(answerOnly500);
+  await bad2.chaos(answerOnly500);
   const states = watchStates(lb.adminUrl, performance.now());
   await runLoad({ url: `${lb.url}/x`, rate: 100, durationMs: 3_000 });
   await states.stop();

@@ -73,22 +73,22 @@ test('outlier detection ejects after consecutive failures, for longer each time 
   pool.onEvent((event) => {
     if (event.type === 'ejected') ejections.push(event.forMs);
   });
-  pool.recordOutcome(a, false, 'HTTP 500');
-  pool.recordOutcome(a, false, 'HTTP 500');
-  pool.recordOutcome(a, true, 'HTTP 200');
-  pool.recordOutcome(a, false, 'HTTP 500');
-  pool.recordOutcome(a, false, 'HTTP 500');
+  pool.recordError(a, 'HTTP 500');
+  pool.recordError(a, 'HTTP 500');
+  pool.recordSuccess(a);
+  pool.recordError(a, 'HTTP 500');
+  pool.recordError(a, 'HTTP 500');
   assert.equal(a.state, 'healthy', 'a success in between resets the count');
-  pool.recordOutcome(a, false, 'HTTP 500');
+  pool.recordError(a, 'HTTP 500');
   assert.equal(a.state, 'ejected');
   assert.ok(!pool.available().includes(a));
   await new Promise((resolve) => setTimeout(resolve, 60));
   assert.equal(a.state, 'healthy', 'back after the base ejection time');
-  for (let i = 0; i < 3; i++) pool.recordOutcome(a, false, 'HTTP 500');
+  for (let i = 0; i < 3; i++) pool.recordError(a, 'HTTP 500');
   assert.deepEqual(ejections, [40, 80], 'the second ejection in a row lasts twice as long');
 
   // 4 backends, 50%: at most 2 ejected at once.
-  for (const id of ['c', 'd']) for (let i = 0; i < 3; i++) pool.recordOutcome(pool.get(id)!, false, 'HTTP 500');
+  for (const id of ['c', 'd']) for (let i = 0; i < 3; i++) pool.recordError(pool.get(id)!, 'HTTP 500');
   assert.equal(pool.all().filter((b) => b.state === 'ejected').length, 2);
   pool.close();
 });

@@ -1,5 +1,6 @@
 import type { Backend } from '../pool.js';
 import type { Algorithm } from './index.js';
+import { lowestCost } from './lowest-cost.js';
 
 /** Assumed response time of a backend when no backend has answered yet. */
 const DEFAULT_LATENCY_MS = 1;
@@ -22,20 +23,9 @@ export class PeakEwma implements Algorithm {
       observed++;
     }
     const assumed = observed > 0 ? observedSum / observed : DEFAULT_LATENCY_MS;
-    let best: Backend | undefined;
-    let bestCost = Infinity;
-    let ties = 0;
-    for (const backend of candidates) {
+    return lowestCost(candidates, (backend) => {
       const latency = backend.latencyUpdatedAt === 0 ? assumed : backend.latencyScoreMs(now);
-      const cost = (latency * (backend.activeRequests + 1)) / backend.effectiveWeight(now);
-      if (cost < bestCost) {
-        best = backend;
-        bestCost = cost;
-        ties = 1;
-      } else if (cost === bestCost && Math.random() * ++ties < 1) {
-        best = backend;
-      }
-    }
-    return best;
+      return (latency * (backend.activeRequests + 1)) / backend.effectiveWeight(now);
+    });
   }
 }

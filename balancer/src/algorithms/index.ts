@@ -51,7 +51,3 @@ const factories = {
 export function createAlgorithm(name: AlgorithmName, options: AlgorithmOptions): Algorithm {
   return factories[name](options);
 }
-
-export function isAlgorithmName(name: unknown): name is AlgorithmName {
-  return typeof name === 'string' && (algorithmNames as readonly string[]).includes(name);
-}
