@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
   balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
-  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: config.backends.length });
+  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: balancer.pool.available().length });
 
   const shutdown = async (signal: string): Promise<void> => {
     if (balancer.context.shuttingDown) return;
