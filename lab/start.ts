@@ -132,7 +132,8 @@ async function main(): Promise<void> {
 
   say(`the lab is up:
       proxy          http://127.0.0.1:8080/
-      admin          http://127.0.0.1:9090/backends   http://127.0.0.1:9090/metrics
+      status page    http://127.0.0.1:9090/ (live backend states; switch the algorithm there)
+      admin API      http://127.0.0.1:9090/backends   http://127.0.0.1:9090/metrics
       loadgen        ${rate} requests/s, client metrics on http://127.0.0.1:9464/metrics
       backends       http://127.0.0.1:3001 … 3003 (direct, bypassing the balancer)
       fault control  http://127.0.0.1:3101/chaos … 3103/chaos, e.g.
