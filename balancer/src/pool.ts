@@ -13,6 +13,13 @@ const EWMA_DECAY_MS = 10_000;
 /** Idle keep-alive sockets are closed after this, below Node's default server keepAliveTimeout (5 s). */
 const IDLE_SOCKET_TIMEOUT_MS = 4_000;
 
+/**
+ * Flap damping: a backend that goes down within this long of coming back up is flapping, and the
+ * passes its next rise needs double (up to FLAP_MAX_RISE); once it stays up this long, rise applies again.
+ */
+const FLAP_WINDOW_MS = 10_000;
+const FLAP_MAX_RISE = 8;
+
 /** Share of its weight a backend starts slow start with. */
 const SLOW_START_FLOOR = 0.1;
 
@@ -39,6 +46,10 @@ export class Backend {
   checked = false;
   consecutivePasses = 0;
   consecutiveFailures = 0;
+  /** When passing checks last brought it up after being down (0: up since its first check, or down). */
+  cameUpAt = 0;
+  /** Passes needed to come up, raised above `rise` while the backend flaps (0: rise). */
+  flapRise = 0;
   /** Outlier detection: failed tries in a row, ejection end time (0: not ejected), ejections in a row. */
   consecutiveErrors = 0;
   ejectedUntil = 0;
@@ -273,8 +284,12 @@ export class Pool {
     if (passed) {
       backend.consecutivePasses++;
       backend.consecutiveFailures = 0;
-      if (!backend.up && backend.consecutivePasses >= this.settings.rise) {
+      const rise = Math.max(this.settings.rise, backend.flapRise);
+      if (!backend.up && backend.consecutivePasses >= rise) {
+        backend.cameUpAt = Date.now();
         this.setUp(backend, true, `${backend.consecutivePasses} consecutive health checks passed`);
+      } else if (backend.up && backend.flapRise > 0 && Date.now() - backend.cameUpAt >= FLAP_WINDOW_MS) {
+        backend.flapRise = 0;
       }
     } else {
       this.recordFailure(backend, `health check failed: ${detail}`);
@@ -343,7 +358,13 @@ export class Pool {
     backend.consecutiveFailures++;
     backend.consecutivePasses = 0;
     if (backend.up && backend.consecutiveFailures >= this.settings.fall) {
-      this.setUp(backend, false, `${backend.consecutiveFailures} consecutive failures, last: ${why}`);
+      let flapping = '';
+      if (backend.cameUpAt > 0 && Date.now() - backend.cameUpAt < FLAP_WINDOW_MS) {
+        backend.flapRise = Math.min(Math.max(this.settings.rise, backend.flapRise) * 2, Math.max(FLAP_MAX_RISE, this.settings.rise));
+        flapping = `; flapping (down within ${FLAP_WINDOW_MS / 1000} s of coming up), so its next rise needs ${backend.flapRise} passes`;
+      }
+      backend.cameUpAt = 0;
+      this.setUp(backend, false, `${backend.consecutiveFailures} consecutive failures, last: ${why}${flapping}`);
     }
   }
 

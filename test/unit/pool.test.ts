@@ -43,6 +43,31 @@ test('fall consecutive failures take a backend down, rise consecutive passes bri
   assert.deepEqual(changes, ['a unhealthy→healthy', 'a healthy→unhealthy', 'a unhealthy→healthy']);
 });
 
+test('flap damping: down again within 10 s of coming back doubles the passes the next rise needs; 10 s up restores rise', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const pool = testPool(true, { fall: 1 });
+  const a = pool.get('a')!;
+  const passesToComeUp = (): number => {
+    let passes = 0;
+    while (a.state !== 'healthy' && passes < 20) pool.recordCheck(a, true, 'HTTP 200'), passes++;
+    return passes;
+  };
+  pool.recordCheck(a, true, 'HTTP 200');
+  pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(passesToComeUp(), 2, 'up since its first check: not a flap, rise applies');
+  t.mock.timers.tick(3_000);
+  pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(passesToComeUp(), 4, 'down 3 s after coming up: rise doubles');
+  pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(passesToComeUp(), 8, 'and again');
+  pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(passesToComeUp(), 8, 'never beyond 8');
+  t.mock.timers.tick(10_000);
+  pool.recordCheck(a, true, 'HTTP 200');
+  pool.recordCheck(a, false, 'HTTP 503');
+  assert.equal(passesToComeUp(), 2, 'up for 10 s: rise applies again');
+});
+
 test('passive failures count like failed checks, only when health checks can bring the backend back', () => {
   const pool = testPool();
   const a = pool.get('a')!;
