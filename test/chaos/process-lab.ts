@@ -1,0 +1,56 @@
+/**
+ * The chaos lab as local processes: backend/dist/main.js and balancer/dist/main.js on 127.0.0.1, faults by
+ * real signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT, SIGHUP) and restarts on the same port.
+ */
+import { writeFileSync } from 'node:fs';
+import type { TestContext } from 'node:test';
+import type { RunningBackend } from '../helpers/backend.js';
+import { httpRequest } from '../helpers/http.js';
+import { startBackendProcess, startBalancer, type RunningBalancer } from '../helpers/lab.js';
+import { freePort } from '../helpers/processes.js';
+import { BACKENDS, balancerSettings, type BackendId, type ChaosLab, type LabDriver, type LabOptions } from './scenarios.js';
+
+export const processDriver: LabDriver = {
+  suite: 'processes',
+  noPartition: 'a partition of a local process would need a network namespace or firewall rules on the host',
+  start: startProcessLab,
+};
+
+async function startProcessLab(t: TestContext, options: LabOptions = {}): Promise<ChaosLab> {
+  const ports = await Promise.all(BACKENDS.map(() => freePort()));
+  const backends = new Map<BackendId, RunningBackend>();
+  const startOne = async (id: BackendId): Promise<void> => {
+    backends.set(id, await startBackendProcess(t, id, ports[BACKENDS.indexOf(id)]));
+  };
+  await Promise.all(BACKENDS.map(startOne));
+  const backend = (id: BackendId): RunningBackend => backends.get(id)!;
+
+  // Fixed ports, so that a restarted balancer answers where the load goes.
+  const listen = { host: '127.0.0.1', port: await freePort() };
+  const admin = { host: '127.0.0.1', port: await freePort() };
+  const config = (o: LabOptions): Record<string, unknown> => ({ listen, admin, ...balancerSettings(ports.map((port) => `http://127.0.0.1:${port}`), o) });
+  let current = options;
+  let balancer: RunningBalancer = await startBalancer(t, config(current));
+
+  return {
+    proxyUrl: balancer.url,
+    adminUrl: balancer.adminUrl,
+    kill: async (id) => void (await backend(id).service.stop('SIGKILL')),
+    stop: async (id) => void (await backend(id).service.stop('SIGTERM')),
+    pause: async (id) => void backend(id).service.child.kill('SIGSTOP'),
+    unpause: async (id) => void backend(id).service.child.kill('SIGCONT'),
+    start: startOne,
+    healthy: async (id) => (await httpRequest(`${backend(id).url}/health`, { timeoutMs: 300 })).status === 200,
+    chaos: async (id, patch) => void (await backend(id).chaos(patch)),
+    async reload(o) {
+      current = o;
+      writeFileSync(balancer.configFile, JSON.stringify(config(o), null, 2));
+      balancer.service.child.kill('SIGHUP');
+    },
+    async restartBalancer() {
+      await balancer.service.stop('SIGTERM');
+      balancer = await startBalancer(t, config(current));
+    },
+    balancerLog: () => balancer.service.output(),
+  };
+}

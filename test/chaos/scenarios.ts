@@ -1,0 +1,455 @@
+/**
+ * The chaos scenarios of issue 6, written once against ChaosLab and run by two drivers: local processes
+ * (process-lab.ts) and containers (container-lab.ts). Three backends, a steady 200 GET/s through the
+ * balancer, health interval 1 s, rise 2, fall 2, connect timeout 300 ms, per-try 500 ms, 2 retries.
+ * Each scenario makes one kind of failure, prints its figures as a `# ...` line and writes its timeline.
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { parseDuration } from '../../balancer/src/config.js';
+import { sumCounter } from '../helpers/backend.js';
+import { httpRequest, sleep, waitFor } from '../helpers/http.js';
+import { fastHealth, fastTimeouts } from '../helpers/lab.js';
+import { describeFailures, runLoad, type LoadRun } from '../helpers/load.js';
+import {
+  expectAtMost,
+  expectErrorsOnlyWithin,
+  expectEvery503Within,
+  expectNoClientErrors,
+  expectP99Below,
+  expectShareBelow,
+  expectShareNear,
+  expectWithin,
+  msUntilServed,
+  msUntilShare,
+  sentBetween,
+  shareOf,
+} from './measure.js';
+import { perSecond, watchStates, writeTimeline, type Marker, type StateWatch } from './timeline.js';
+
+export const BACKENDS = ['backend-1', 'backend-2', 'backend-3'] as const;
+export type BackendId = (typeof BACKENDS)[number];
+const RATE = 200;
+const VICTIM: BackendId = 'backend-2';
+
+const INTERVAL_MS = parseDuration(fastHealth.interval)!;
+const CHECK_TIMEOUT_MS = parseDuration(fastHealth.timeout)!;
+const PER_TRY_MS = parseDuration(fastTimeouts.perTry)!;
+
+/** The issue's numbers. */
+const LIMITS = {
+  killedDownMs: 3_000,
+  backInRotationMs: 4_000,
+  shareBackMs: 10_000,
+  shareTolerance: 0.1,
+  blackHoleDownMs: fastHealth.fall * INTERVAL_MS + CHECK_TIMEOUT_MS + 1_000,
+  blackHoleP99Ms: PER_TRY_MS + 200,
+  allDown503Ms: 100,
+  resumeMs: fastHealth.rise * INTERVAL_MS + 1_000,
+  flapToggleMs: 700,
+  flapForMs: 20_000,
+  flapChanges: 6,
+  ejectionMs: 2_000,
+  ejectedShare: 0.05,
+  slowLatencyMs: 300,
+  slowShare: 0.1,
+};
+
+export interface LabOptions {
+  algorithm?: string;
+  weights?: readonly number[];
+  outlierDetection?: Record<string, unknown>;
+}
+
+/** balancerSettings: the balancer's configuration for these backend URLs, except `listen` and `admin`. */
+export function balancerSettings(urls: readonly string[], options: LabOptions = {}): Record<string, unknown> {
+  return {
+    algorithm: options.algorithm ?? 'round-robin',
+    backends: BACKENDS.map((name, i) => ({ name, url: urls[i], weight: options.weights?.[i] ?? 1 })),
+    healthCheck: fastHealth,
+    retries: { attempts: 2 },
+    timeouts: fastTimeouts,
+    ...(options.outlierDetection ? { outlierDetection: options.outlierDetection } : {}),
+  };
+}
+
+/** A balancer and three backends (BACKENDS), and the faults a driver makes with real signals or the Docker API. */
+export interface ChaosLab {
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+  /** SIGKILL; resolves once the backend is gone. */
+  kill(id: BackendId): Promise<void>;
+  /** SIGTERM, with a grace period to drain; resolves once it has exited. */
+  stop(id: BackendId): Promise<void>;
+  /** Freezes the backend: connections are accepted and never answered (a black hole). */
+  pause(id: BackendId): Promise<void>;
+  unpause(id: BackendId): Promise<void>;
+  /** Takes the backend off the network it shares with the balancer, and back with the same name (containers only). */
+  disconnect?(id: BackendId): Promise<void>;
+  reconnect?(id: BackendId): Promise<void>;
+  /** Starts a killed or stopped backend again at the same address. */
+  start(id: BackendId): Promise<void>;
+  /** GET /health on the backend itself: true on a 200. */
+  healthy(id: BackendId): Promise<boolean>;
+  /** PUT /chaos on the backend's control port. */
+  chaos(id: BackendId, patch: Record<string, unknown>): Promise<void>;
+  /** Rewrites the balancer's configuration file with these options, then sends it SIGHUP. */
+  reload(options: LabOptions): Promise<void>;
+  /** Stops the balancer gracefully (SIGTERM) and starts it again on the same ports. */
+  restartBalancer(): Promise<void>;
+  balancerLog(): string;
+}
+
+export interface LabDriver {
+  /** Names the suite in test names and timeline files: "processes" or "containers". */
+  readonly suite: string;
+  /** Why this driver cannot partition a backend, when it cannot. */
+  readonly noPartition?: string;
+  /** Starts a lab whose processes or containers are removed after the test. */
+  start(t: TestContext, options?: LabOptions): Promise<ChaosLab>;
+}
+
+/** One scenario's run: the load, the state polls, and the faults the test marked, all timed from the start of the load. */
+class Session {
+  readonly started = performance.now();
+  readonly markers: Marker[] = [];
+  readonly states: StateWatch;
+  reported = false;
+  private readonly load: Promise<LoadRun>;
+  private ended: Promise<LoadRun> | undefined;
+
+  constructor(
+    private readonly suite: string,
+    private readonly key: string,
+    private readonly title: string,
+    readonly lab: ChaosLab,
+    durationMs: number,
+  ) {
+    this.load = runLoad({ url: `${lab.proxyUrl}/chaos`, rate: RATE, durationMs });
+    this.states = watchStates(lab.adminUrl, this.started);
+  }
+
+  now(): number {
+    return performance.now() - this.started;
+  }
+
+  async until(atMs: number): Promise<void> {
+    await sleep(Math.max(0, atMs - this.now()));
+  }
+
+  /** mark notes something the test did now, for the timeline; returns when. */
+  mark(label: string): number {
+    const atMs = this.now();
+    this.markers.push({ atMs, label });
+    return atMs;
+  }
+
+  /** fault marks the moment, makes the fault, and returns when it began. */
+  async fault(label: string, make: () => Promise<unknown>): Promise<number> {
+    const atMs = this.mark(label);
+    await make();
+    return atMs;
+  }
+
+  /** healthAnswers polls the backend's own /health every 50 ms; returns when it first answered 200. */
+  async healthAnswers(id: BackendId): Promise<number> {
+    await waitFor(`${id} to answer GET /health`, () => this.lab.healthy(id), 30_000, 50);
+    return this.now();
+  }
+
+  /** settle waits (without failing: the figures tell) until the balancer shows the backend in that state, for at most timeoutMs. */
+  async settle(id: BackendId, state: string, fromMs: number, timeoutMs: number): Promise<void> {
+    await waitFor(`${id} to be ${state}`, () => this.states.firstChange(id, state, fromMs) !== undefined, timeoutMs, 50).catch(() => undefined);
+  }
+
+  /** msUntilState: from fromMs to the first poll that showed the backend enter that state. */
+  msUntilState(id: BackendId, state: string, fromMs: number): number | undefined {
+    const atMs = this.states.firstChange(id, state, fromMs);
+    return atMs === undefined ? undefined : atMs - fromMs;
+  }
+
+  end(): Promise<LoadRun> {
+    this.ended ??= (async () => {
+      const run = await this.load;
+      await this.states.stop();
+      return run;
+    })();
+    return this.ended;
+  }
+
+  /** report prints the figures as one `# ...` line and writes the timeline (JSON and SVG). */
+  report(run: LoadRun, figures: Record<string, unknown>): void {
+    this.reported = true;
+    const errors = run.failures().length;
+    const measured = { requests: run.samples.length, errors, ...(errors > 0 ? { errorKinds: describeFailures(run) } : {}), p99Ms: run.percentile(99), ...figures, shares: run.byBackend() };
+    // A figure that was never seen (undefined) is written as null, so that the JSON says so.
+    const all = Object.fromEntries(Object.entries(measured).map(([key, value]) => [key, value ?? null]));
+    const file = writeTimeline({
+      suite: this.suite,
+      scenario: this.key,
+      title: this.title,
+      backends: [...BACKENDS],
+      figures: all,
+      seconds: perSecond(run, BACKENDS),
+      markers: this.markers,
+      stateChanges: this.states.changes,
+    });
+    const text = Object.entries(all).map(([key, value]) => `${key}=${typeof value === 'number' ? Number(value.toFixed(3)) : JSON.stringify(value)}`);
+    console.log(`# ${this.suite} ${this.key}: ${text.join(' ')} (timeline ${file})`);
+  }
+}
+
+interface Scenario {
+  key: string;
+  title: string;
+  durationMs: number;
+  options?: LabOptions;
+  skip?: string | undefined;
+  run(s: Session): Promise<void>;
+}
+
+function defineScenario(driver: LabDriver, scenario: Scenario): void {
+  test(`${driver.suite}: ${scenario.title}`, { skip: scenario.skip ?? false }, async (t) => {
+    const lab = await driver.start(t, scenario.options);
+    const session = new Session(driver.suite, scenario.key, scenario.title, lab, scenario.durationMs);
+    try {
+      await scenario.run(session);
+    } finally {
+      const run = await session.end();
+      if (!session.reported) session.report(run, { incomplete: true });
+    }
+  });
+}
+
+interface Outage {
+  key: string;
+  title: string;
+  skip?: string | undefined;
+  /** What makes the backend fail, what lifts the failure, and how the fault is named on the timeline. */
+  cut: [label: string, make: (lab: ChaosLab) => Promise<void>];
+  mend: [label: string, make: (lab: ChaosLab) => Promise<void>];
+  downLimitMs: number;
+  /** The limit for the p99 latency of the whole run, where the scenario sets one. */
+  p99LimitMs?: number;
+}
+
+/**
+ * Scenarios 1, 3 and 4: one backend fails under load, is marked down, then comes back; no client notices,
+ * and the backend is back in rotation, with its share, in time.
+ */
+function outage(o: Outage): Scenario {
+  return {
+    key: o.key,
+    title: o.title,
+    skip: o.skip,
+    durationMs: 14_000,
+    async run(s) {
+      await s.until(2_000);
+      const cutAt = await s.fault(`${o.cut[0]} ${VICTIM}`, () => o.cut[1](s.lab));
+      await s.settle(VICTIM, 'unhealthy', cutAt, o.downLimitMs + 2_000);
+      await s.until(Math.max(4_000, s.now() + 1_000));
+      await s.fault(`${o.mend[0]} ${VICTIM}`, () => o.mend[1](s.lab));
+      const healthAt = await s.healthAnswers(VICTIM);
+      const run = await s.end();
+      const figures = {
+        detectionMs: s.msUntilState(VICTIM, 'unhealthy', cutAt),
+        rotationMs: msUntilServed(run, VICTIM, healthAt),
+        shareBackMs: msUntilShare(run, VICTIM, healthAt, 1 / 3, LIMITS.shareTolerance),
+      };
+      s.report(run, figures);
+      expectNoClientErrors(run);
+      if (o.p99LimitMs !== undefined) expectP99Below(run, o.p99LimitMs);
+      expectWithin(`marked down after ${o.cut[0]}`, figures.detectionMs, o.downLimitMs);
+      expectWithin('back in rotation after its /health answered', figures.rotationMs, LIMITS.backInRotationMs);
+      expectWithin('share back to 1/3 ± 10% after its /health answered', figures.shareBackMs, LIMITS.shareBackMs);
+    },
+  };
+}
+
+async function putJson(url: string, body: unknown): Promise<void> {
+  const answer = await httpRequest(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(answer.status, 200, `PUT ${url}: ${answer.body}`);
+}
+
+/** The nine scenarios, registered as node:test tests with this driver. */
+export function defineChaosScenarios(driver: LabDriver): void {
+  const scenarios: Scenario[] = [
+    outage({
+      key: '1-sigkill',
+      title: '1. SIGKILL one backend: 0 errors, down within 3 s, back within 4 s of /health, share 1/3 within 10 s',
+      cut: ['SIGKILL', (lab) => lab.kill(VICTIM)],
+      mend: ['restart', (lab) => lab.start(VICTIM)],
+      downLimitMs: LIMITS.killedDownMs,
+    }),
+    {
+      key: '2-sigterm',
+      title: '2. Graceful stop (SIGTERM) of one backend: 0 errors',
+      durationMs: 8_000,
+      async run(s) {
+        await s.until(2_000);
+        const stoppedAt = await s.fault(`SIGTERM ${VICTIM}`, () => s.lab.stop(VICTIM));
+        const exitedMs = s.now() - stoppedAt;
+        const run = await s.end();
+        s.report(run, { exitedMs, detectionMs: s.msUntilState(VICTIM, 'unhealthy', stoppedAt) });
+        expectNoClientErrors(run);
+      },
+    },
+    outage({
+      key: '3-pause',
+      title: '3. Pause one backend (black hole): 0 errors, p99 below per-try + 200 ms, down in time; unpaused, back as in 1',
+      cut: ['pause', (lab) => lab.pause(VICTIM)],
+      mend: ['unpause', (lab) => lab.unpause(VICTIM)],
+      downLimitMs: LIMITS.blackHoleDownMs,
+      p99LimitMs: LIMITS.blackHoleP99Ms,
+    }),
+    outage({
+      key: '4-partition',
+      title: '4. Network partition of one backend (disconnect): as 3; reconnected, back as in 1',
+      skip: driver.noPartition && `containers only: ${driver.noPartition}`,
+      cut: ['disconnect', (lab) => lab.disconnect!(VICTIM)],
+      mend: ['reconnect', (lab) => lab.reconnect!(VICTIM)],
+      downLimitMs: LIMITS.blackHoleDownMs,
+      p99LimitMs: LIMITS.blackHoleP99Ms,
+    }),
+    {
+      key: '5-all-killed',
+      title: '5. All backends killed: every answer a 503 within 100 ms; one restarted, 200s resume within rise × interval + 1 s',
+      durationMs: 10_000,
+      async run(s) {
+        await s.until(2_000);
+        await s.fault('SIGKILL all backends', () => Promise.all(BACKENDS.map((id) => s.lab.kill(id))));
+        const allDeadAt = s.now();
+        await s.until(allDeadAt + 2_000);
+        const restartAt = await s.fault('restart backend-1', () => s.lab.start('backend-1'));
+        const healthAt = await s.healthAnswers('backend-1');
+        const run = await s.end();
+        const resumeMs = msUntilServed(run, 'backend-1', healthAt);
+        const down = sentBetween(run, allDeadAt, healthAt + (resumeMs ?? Infinity));
+        s.report(run, {
+          answersWhileDown: down.length,
+          not503: down.filter((x) => x.status !== 503).length,
+          slowest503Ms: Math.max(0, ...down.map((x) => x.ms)),
+          healthAfterRestartMs: healthAt - restartAt,
+          resumeMs,
+        });
+        expectEvery503Within(down, LIMITS.allDown503Ms);
+        expectWithin('200s resume after the restarted backend answered /health', resumeMs, LIMITS.resumeMs);
+      },
+    },
+    {
+      key: '6-flapping',
+      title: '6. Flapping /health (toggled every 700 ms for 20 s): at most 6 state changes, 0 errors',
+      durationMs: 23_000,
+      async run(s) {
+        const changesSoFar = async (): Promise<number> => sumCounter((await httpRequest(`${s.lab.adminUrl}/metrics`)).body, 'lb_backend_state_changes_total', `backend="${VICTIM}"`);
+        await s.until(1_000);
+        const before = await changesSoFar();
+        const flapAt = s.mark(`${VICTIM} /health toggles every ${LIMITS.flapToggleMs} ms`);
+        for (let k = 0; k * LIMITS.flapToggleMs < LIMITS.flapForMs; k++) {
+          await s.until(flapAt + k * LIMITS.flapToggleMs);
+          await s.lab.chaos(VICTIM, { health: k % 2 === 0 ? 'fail' : 'pass' });
+        }
+        await s.until(flapAt + LIMITS.flapForMs);
+        const stateChanges = (await changesSoFar()) - before;
+        const flapEnd = await s.fault(`${VICTIM} /health passes`, () => s.lab.chaos(VICTIM, { health: 'pass' }));
+        const run = await s.end();
+        const polled = s.states.changes.filter((c) => c.backend === VICTIM && c.atMs >= flapAt && c.atMs <= flapEnd).length;
+        s.report(run, { stateChanges, polledStateChanges: polled });
+        expectAtMost('state changes while /health flapped', stateChanges, LIMITS.flapChanges);
+        expectNoClientErrors(run);
+      },
+    },
+    {
+      key: '7-outlier',
+      title: '7. One backend answers 500 to half its requests: ejected within 2 s, under 5% of traffic while ejected',
+      durationMs: 10_000,
+      options: { outlierDetection: { consecutiveFailures: 3, baseEjectionTime: '2s', maxEjectionTime: '10s', maxEjectionPercent: 50 } },
+      async run(s) {
+        await s.until(2_000);
+        const failingAt = await s.fault(`${VICTIM} answers 500 to 50%`, () => s.lab.chaos(VICTIM, { errorRate: 0.5, errorStatus: 500 }));
+        const run = await s.end();
+        const ejected = (atMs: number): boolean => s.states.stateAt(VICTIM, atMs) === 'ejected';
+        // Requests sent while the polls showed the backend ejected, leaving out 100 ms at each edge of an ejection.
+        const whileEjected = run.samples.filter((x) => ejected(x.at) && ejected(x.at - 100) && ejected(x.at + 100));
+        const figures = {
+          ejectionMs: s.msUntilState(VICTIM, 'ejected', failingAt),
+          ejections: s.states.changes.filter((c) => c.backend === VICTIM && c.to === 'ejected').length,
+          requestsWhileEjected: whileEjected.length,
+          shareWhileEjected: shareOf(whileEjected, VICTIM),
+        };
+        s.report(run, figures);
+        expectWithin('ejected after it began answering 500', figures.ejectionMs, LIMITS.ejectionMs);
+        assert.ok(whileEjected.length >= RATE, `only ${whileEjected.length} requests were sent while it was ejected`);
+        expectShareBelow('share of traffic while ejected', figures.shareWhileEjected, LIMITS.ejectedShare);
+      },
+    },
+    {
+      key: '8-slow',
+      title: '8. One backend 300 ms slower: under 10% of traffic with least-connections and ewma, about 1/3 with round-robin',
+      durationMs: 15_000,
+      async run(s) {
+        const phases = [
+          { algorithm: 'round-robin', fromMs: 0 },
+          { algorithm: 'least-connections', fromMs: 5_000 },
+          { algorithm: 'ewma', fromMs: 10_000 },
+        ];
+        await s.fault(`${VICTIM} +${LIMITS.slowLatencyMs} ms`, () => s.lab.chaos(VICTIM, { latencyMs: LIMITS.slowLatencyMs }));
+        for (const phase of phases.slice(1)) {
+          await s.until(phase.fromMs);
+          await s.fault(phase.algorithm, () => putJson(`${s.lab.adminUrl}/algorithm`, { name: phase.algorithm }));
+        }
+        const run = await s.end();
+        // Each phase from 500 ms after its switch (the first one: after the latency was set) to the next switch.
+        const share = (i: number): number => shareOf(sentBetween(run, phases[i]!.fromMs + 500, phases[i + 1]?.fromMs ?? Infinity), VICTIM);
+        const shares = Object.fromEntries(phases.map((phase, i) => [phase.algorithm, Number(share(i).toFixed(3))]));
+        s.report(run, { slowShare: shares });
+        expectShareNear('slow backend share with round-robin', share(0), 1 / 3, LIMITS.shareTolerance);
+        expectShareBelow('slow backend share with least-connections', share(1), LIMITS.slowShare);
+        expectShareBelow('slow backend share with ewma', share(2), LIMITS.slowShare);
+        expectNoClientErrors(run);
+      },
+    },
+    {
+      key: '9a-reload',
+      title: '9a. Ten config reloads by SIGHUP under load: 0 errors',
+      durationMs: 10_000,
+      async run(s) {
+        const variants: LabOptions[] = [{ algorithm: 'weighted-round-robin', weights: [3, 1, 1] }, { algorithm: 'round-robin' }];
+        const reloads = 10;
+        for (let i = 0; i < reloads; i++) {
+          await s.until(1_000 + i * 800);
+          await s.fault(`SIGHUP ${i + 1}`, () => s.lab.reload(variants[i % 2]!));
+        }
+        await sleep(500);
+        const run = await s.end();
+        const log = s.lab.balancerLog();
+        const figures = { reloads: (log.match(/configuration reloaded \(SIGHUP\)/g) ?? []).length, refused: (log.match(/configuration refused/g) ?? []).length };
+        s.report(run, figures);
+        expectNoClientErrors(run);
+        assert.equal(figures.reloads, reloads, 'every SIGHUP reloaded the configuration');
+        assert.equal(figures.refused, 0, 'no reload was refused');
+      },
+    },
+    {
+      key: '9b-balancer-restart',
+      title: '9b. Balancer restart under load: errors only inside the restart window, counted',
+      durationMs: 10_000,
+      async run(s) {
+        await s.until(3_000);
+        const windowStart = await s.fault('balancer restart', () => s.lab.restartBalancer());
+        await waitFor('the balancer to answer /healthz again', async () => (await httpRequest(`${s.lab.adminUrl}/healthz`, { timeoutMs: 500 })).status === 200, 30_000, 20);
+        const windowEnd = s.mark('balancer answers again');
+        const run = await s.end();
+        const inside = run.failures().filter((x) => x.at >= windowStart && x.at <= windowEnd);
+        s.report(run, {
+          windowMs: windowEnd - windowStart,
+          requestsInWindow: sentBetween(run, windowStart, windowEnd).length,
+          errorsInWindow: inside.length,
+          errorsOutside: run.failures().length - inside.length,
+        });
+        expectErrorsOnlyWithin(run, windowStart, windowEnd);
+      },
+    },
+  ];
+  for (const scenario of scenarios) defineScenario(driver, scenario);
+}
