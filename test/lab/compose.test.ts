@@ -60,7 +60,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     const admin = `http://127.0.0.1:${ports.LAB_ADMIN_PORT}`;
     let down = false;
     t.after(async () => {
-      if (!down) await compose(['down', '-v', '--remove-orphans', '--timeout', '5']).catch((error: Error) => console.error(error.message));
+      if (!down) await compose(['down', '-v', '--rmi', 'local', '--remove-orphans', '--timeout', '5']).catch((error: Error) => console.error(error.message));
     });
 
     console.log(`# building and starting ${project} with ${JSON.stringify(env)}`);
@@ -102,7 +102,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     for (let i = 0; i < 50; i++) after5.add(String((await httpRequest(`${proxy}/scaled/${i}`)).headers['x-backend-id']));
     assert.equal(after5.size, 5, 'traffic reaches all 5 replicas');
 
-    await compose(['down', '-v', '--remove-orphans', '--timeout', '10'], 120_000);
+    await compose(['down', '-v', '--rmi', 'local', '--remove-orphans', '--timeout', '10'], 120_000);
     down = true;
     assert.deepEqual(await projectLeftovers(project), [], 'down -v leaves no container, network or volume');
   });
