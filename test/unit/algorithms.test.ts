@@ -80,6 +80,19 @@ test('ewma prefers the backend that answers faster, and counts requests in fligh
   assert.equal(algorithm.pick(backends, fakeRequest()), backends[0]);
 });
 
+test('ewma does not herd: a slightly slower backend still gets traffic, a much slower one gets none', () => {
+  const backends = testBackends(1, 1, 1);
+  const pool = new Pool(poolSettings);
+  const now = Date.now();
+  pool.observeLatency(backends[0]!, 1.0, now);
+  pool.observeLatency(backends[1]!, 1.2, now);
+  pool.observeLatency(backends[2]!, 50, now);
+  const algorithm = createAlgorithm('ewma', options);
+  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, fakeRequest())));
+  assert.ok((counts.b2 ?? 0) > 600, `the 1.2 ms backend got ${counts.b2 ?? 0} of 3000: ${JSON.stringify(counts)}`);
+  assert.equal(counts.b3, undefined, JSON.stringify(counts));
+});
+
 test('peak EWMA takes a latency spike at once and recovers smoothly', () => {
   const [backend] = testBackends(1);
   const pool = new Pool(poolSettings);

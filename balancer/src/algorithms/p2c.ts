@@ -8,17 +8,22 @@ import type { Algorithm } from './index.js';
  */
 export class PowerOfTwoChoices implements Algorithm {
   pick(candidates: readonly Backend[]): Backend | undefined {
-    const count = candidates.length;
-    if (count < 2) return candidates[0];
-    const i = Math.floor(Math.random() * count);
-    let j = Math.floor(Math.random() * (count - 1));
-    if (j >= i) j++;
-    const a = candidates[i]!;
-    const b = candidates[j]!;
     const now = Date.now();
-    const loadA = a.activeRequests / a.effectiveWeight(now);
-    const loadB = b.activeRequests / b.effectiveWeight(now);
-    if (loadA === loadB) return Math.random() < 0.5 ? a : b;
-    return loadA < loadB ? a : b;
+    return betterOfTwo(candidates, (backend) => backend.activeRequests / backend.effectiveWeight(now));
   }
+}
+
+/** betterOfTwo samples two different candidates at random and returns the one of lower cost (a tie: either). */
+export function betterOfTwo(candidates: readonly Backend[], cost: (backend: Backend) => number): Backend | undefined {
+  const count = candidates.length;
+  if (count < 2) return candidates[0];
+  const i = Math.floor(Math.random() * count);
+  let j = Math.floor(Math.random() * (count - 1));
+  if (j >= i) j++;
+  const a = candidates[i]!;
+  const b = candidates[j]!;
+  const costA = cost(a);
+  const costB = cost(b);
+  if (costA === costB) return Math.random() < 0.5 ? a : b;
+  return costA < costB ? a : b;
 }
