@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, repoRoot, startService, type Service } from '../test/helpers/processes.js';
+import { findBinary, freePort, repoRoot, startService, type Service } from '../test/helpers/processes.js';
 import { processTree } from './cpu.js';
 
 /** A child process of the benchmark; every one is registered until stopped, so that stopAll leaves nothing behind. */
@@ -199,21 +199,6 @@ async function waitForHealthyBackends(adminUrl: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`balancer: backends not all healthy within 10 s: ${status} ${body}`);
     await sleep(100);
   }
-}
-
-/** findBinary looks for an executable in PATH and in the sbin directories where Debian installs nginx and haproxy. */
-export function findBinary(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs.filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** writeConfig fills {{name}} placeholders of bench/configs/<template> and writes the result into the setup's directory. */

@@ -3,11 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { repoRoot } from '../test/helpers/processes.js';
+import { findBinary, repoRoot } from '../test/helpers/processes.js';
 import { clockTicks, cpuSeconds } from './cpu.js';
 import {
   contenderNames,
-  findBinary,
   killAllNow,
   requiredBinary,
   startBackend,

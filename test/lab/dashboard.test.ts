@@ -4,11 +4,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { DASHBOARD_FILE, dashboardJson } from '../../grafana/src/dashboard.js';
-import { repoRoot, startService } from '../helpers/processes.js';
+import { findBinary, repoRoot, startService } from '../helpers/processes.js';
 import { startBackend, type RunningBackend } from '../helpers/backend.js';
 import { startBalancer } from '../helpers/lab.js';
 import { metricValue, sleep, waitFor } from '../helpers/http.js';
-import { findExecutable, startPrometheus, type PromSample } from '../helpers/prometheus.js';
+import { startPrometheus, type PromSample } from '../helpers/prometheus.js';
 
 interface DatasourceRef {
   type?: string;
@@ -123,7 +123,7 @@ function interpolate(expr: string, values: Record<string, string>): string {
   });
 }
 
-const prometheusBinary = findExecutable('prometheus');
+const prometheusBinary = findBinary('prometheus');
 const inCi = process.env.CI === 'true';
 const hostPort = (url: string): string => new URL(url).host;
 
