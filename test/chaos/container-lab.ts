@@ -6,6 +6,7 @@
  */
 import type { TestContext } from 'node:test';
 import { GenericContainer, Network, Wait, getContainerRuntimeClient, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import { putChaos } from '../helpers/backend.js';
 import { labImageEnv } from '../helpers/docker.js';
 import { httpRequest } from '../helpers/http.js';
 import { freePort, repoRoot } from '../helpers/processes.js';
@@ -119,11 +120,7 @@ export class ContainerDriver implements LabDriver {
         await republished(id);
       },
       healthy: async (id) => (await httpRequest(`http://${backend(id).host}:${backend(id).trafficPort}/health`, { timeoutMs: 300 })).status === 200,
-      async chaos(id, patch) {
-        const url = `http://${backend(id).host}:${backend(id).controlPort}/chaos`;
-        const answer = await httpRequest(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
-        if (answer.status !== 200) throw new Error(`PUT ${url} ${JSON.stringify(patch)}: HTTP ${answer.status} ${answer.body}`);
-      },
+      chaos: async (id, patch) => void (await putChaos(`http://${backend(id).host}:${backend(id).controlPort}`, patch)),
       async reload(o) {
         await balancer.copyContentToContainer([{ content: config(o), target: CONFIG_FILE, mode: 0o644 }]);
         await docker.getContainer(balancer.getId()).kill({ signal: 'SIGHUP' });

@@ -1,7 +1,6 @@
 /** Figures computed from the samples of a load run, and the named assertions the chaos scenarios make on them. */
 import assert from 'node:assert/strict';
-import { describeFailures, type LoadRun, type LoadSample } from '../helpers/load.js';
-import { isError } from './timeline.js';
+import { describeFailures, isFailure, type LoadRun, type LoadSample } from '../helpers/load.js';
 
 /** shareOf: the part of these samples that the backend answered (0 when there are none). */
 export function shareOf(samples: readonly LoadSample[], backend: string): number {
@@ -15,7 +14,7 @@ export function sentBetween(run: LoadRun, fromMs: number, toMs: number): LoadSam
 
 /** msUntilServed: from fromMs to the first request sent at or after it that the backend answered. */
 export function msUntilServed(run: LoadRun, backend: string, fromMs: number): number | undefined {
-  const first = run.samples.find((s) => s.at >= fromMs && s.backend === backend && !isError(s));
+  const first = run.samples.find((s) => s.at >= fromMs && s.backend === backend && !isFailure(s));
   return first && first.at - fromMs;
 }
 

@@ -5,7 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LoadRun } from '../helpers/load.js';
+import { isFailure, percentileOf, type LoadRun } from '../helpers/load.js';
+import { sentBetween } from './measure.js';
 import { getJson, sleep } from '../helpers/http.js';
 import { repoRoot } from '../helpers/processes.js';
 
@@ -87,22 +88,14 @@ export function watchStates(adminUrl: string, started: number, intervalMs = 100)
 
 export type StateWatch = ReturnType<typeof watchStates>;
 
-/** isError: a request the client saw fail (transport error, timeout, or any status other than 2xx). */
-export const isError = (s: { error: string | undefined; status: number }): boolean => s.error !== undefined || s.status < 200 || s.status > 299;
-
-function p99(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] ?? 0;
-}
-
 /** perSecond bins the samples by the second they were sent in. */
 export function perSecond(run: LoadRun, backends: readonly string[]): Second[] {
   const last = run.samples.reduce((max, s) => Math.max(max, s.at), 0);
   return Array.from({ length: Math.floor(last / 1000) + 1 }, (_, second) => {
-    const samples = run.samples.filter((s) => s.at >= second * 1000 && s.at < (second + 1) * 1000);
+    const samples = sentBetween(run, second * 1000, (second + 1) * 1000);
     const byBackend = Object.fromEntries(backends.map((id) => [id, samples.filter((s) => s.backend === id).length]));
     const share = Object.fromEntries(backends.map((id) => [id, samples.length ? round(byBackend[id]! / samples.length, 3) : 0]));
-    return { second, requests: samples.length, errors: samples.filter(isError).length, byBackend, share, p99Ms: round(p99(samples.map((s) => s.ms)), 1) };
+    return { second, requests: samples.length, errors: samples.filter(isFailure).length, byBackend, share, p99Ms: round(percentileOf(samples.map((s) => s.ms), 99), 1) };
   });
 }
 

@@ -29,16 +29,19 @@ export async function startBackend(id: string, env: Record<string, string> = {})
     id: readyId!,
     url: url!,
     controlUrl: controlUrl!,
-    async chaos(patch) {
-      const res = await fetch(`${controlUrl}/chaos`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
-      const body = (await res.json()) as Record<string, unknown>;
-      if (!res.ok) throw new Error(`PUT /chaos ${JSON.stringify(patch)} answered ${res.status}: ${JSON.stringify(body)}`);
-      return body;
-    },
+    chaos: (patch) => putChaos(controlUrl!, patch),
     async requestsCounted() {
       return sumCounter(await (await fetch(`${controlUrl}/metrics`)).text(), 'backend_requests_total');
     },
   };
+}
+
+/** putChaos: PUT /chaos on a backend's control port; resolves with the state it answers, throws on a non-2xx. */
+export async function putChaos(controlUrl: string, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const res = await fetch(`${controlUrl}/chaos`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`PUT ${controlUrl}/chaos ${JSON.stringify(patch)} answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
 }
 
 /** Sum of every series of a counter in a Prometheus text exposition (optionally only series whose labels contain `filter`). */

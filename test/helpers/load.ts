@@ -29,6 +29,15 @@ export interface LoadRun {
   percentile(p: number): number;
 }
 
+/** isFailure: a request the client saw fail (transport error, timeout, or any status other than 2xx). */
+export const isFailure = (s: LoadSample): boolean => s.error !== undefined || s.status < 200 || s.status > 299;
+
+/** percentileOf: the p-th percentile (0..100) of the values, 0 when there are none. */
+export function percentileOf(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
 /** runLoad sends a steady rate of requests to 127.0.0.1 for a bounded time and records every answer. */
 export async function runLoad(options: LoadOptions): Promise<LoadRun> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
@@ -47,16 +56,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadRun> {
   samples.sort((a, b) => a.at - b.at);
   return {
     samples,
-    failures: () => samples.filter((s) => s.error !== undefined || s.status < 200 || s.status > 299),
+    failures: () => samples.filter(isFailure),
     byBackend: () => {
       const counts: Record<string, number> = {};
       for (const s of samples) if (s.backend) counts[s.backend] = (counts[s.backend] ?? 0) + 1;
       return counts;
     },
-    percentile: (p) => {
-      const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-      return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-    },
+    percentile: (p) => percentileOf(samples.map((s) => s.ms), p),
   };
 }
 

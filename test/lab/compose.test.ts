@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { load as loadYaml } from 'js-yaml';
+import { parseDuration } from '../../balancer/src/config.js';
 import { composeCommand, composeFile, containerSuiteSkip, dockerUnavailableReason, labImageEnv, projectLeftovers, runOrThrow } from '../helpers/docker.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
 import { freePort } from '../helpers/processes.js';
@@ -27,7 +28,6 @@ const balancerConfig = loadYaml(readFileSync(new URL('../../balancer/examples/co
   discovery: { dns: { interval: string } };
   healthCheck: { interval: string; rise: number };
 };
-const seconds = (duration: string): number => Number(duration.replace(/s$/, '')) * 1000;
 
 describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
   test('docker compose config accepts the file; backends publish nothing, every published port binds 127.0.0.1, images are overridable', async () => {
@@ -92,7 +92,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     // Measured from the moment the two new containers have started (no --wait: that would also wait out
     // Docker's own health check); the slack covers Node starting inside them.
     await compose(['up', '-d', '--no-recreate', '--scale', 'backend=5', 'backend'], 240_000);
-    const limitMs = seconds(balancerConfig.discovery.dns.interval) + balancerConfig.healthCheck.rise * seconds(balancerConfig.healthCheck.interval) + 1_500;
+    const limitMs = parseDuration(balancerConfig.discovery.dns.interval)! + balancerConfig.healthCheck.rise * parseDuration(balancerConfig.healthCheck.interval)! + 1_500;
     const five = await waitFor('5 healthy backends in GET /backends', async () => {
       const backends = await getJson<{ id: string; state: string }[]>(`${admin}/backends`);
       return backends.length === 5 && backends.every((backend) => backend.state === 'healthy') && backends;
