@@ -69,7 +69,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const host = hostForUrl(config.host);
-  process.stdout.write(`backend ${backendId} listening on http://${host}:${port} (control http://${host}:${controlPort})\n`);
 
   const shutdown = (signal: NodeJS.Signals): void => {
     if (closing) {
@@ -100,6 +99,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // Only now: whoever reads this line may signal at once.
+  process.stdout.write(`backend ${backendId} listening on http://${host}:${port} (control http://${host}:${controlPort})\n`);
 }
 
 await main();

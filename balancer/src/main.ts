@@ -80,11 +80,6 @@ async function main(): Promise<void> {
   });
   const adminServer = createServer(createAdminApp(balancer, configFile));
 
-  const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
-  const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
-  balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
-  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: balancer.pool.available().length });
-
   const shutdown = async (signal: string): Promise<void> => {
     if (balancer.context.shuttingDown) return;
     balancer.context.shuttingDown = true;
@@ -108,9 +103,15 @@ async function main(): Promise<void> {
     log('stopped', { abandonedRequests: abandoned });
     process.exit(0);
   };
+  // Before the "listening" line: whoever reads it may signal at once, and an unhandled SIGHUP ends the process.
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', () => reload('SIGHUP'));
+
+  const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
+  const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
+  balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
+  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: balancer.pool.available().length });
 }
 
 main().catch((error: unknown) => {

@@ -94,7 +94,6 @@ export async function runContinuous(command: Continuous, log: (line: string) => 
   }
   const { port } = server.address() as AddressInfo;
   const host = command.metricsHost.includes(':') ? `[${command.metricsHost}]` : command.metricsHost;
-  log(`continuous: ${command.method} ${command.url} at ${load.rate} req/s over ${command.connections} connections; metrics http://${host}:${port}/metrics`);
 
   let lastSent = 0;
   const status = setInterval(() => {
@@ -113,4 +112,6 @@ export async function runContinuous(command: Continuous, log: (line: string) => 
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // Only now: whoever reads this line may signal at once.
+  log(`continuous: ${command.method} ${command.url} at ${load.rate} req/s over ${command.connections} connections; metrics http://${host}:${port}/metrics`);
 }

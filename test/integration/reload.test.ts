@@ -57,6 +57,17 @@ test('under 300 GET/s for 20 s: 20 SIGHUP reloads, 20 algorithm switches, a back
   assert.equal((lb.service.output().match(/configuration reloaded \(SIGHUP\)/g) ?? []).length, 20);
 });
 
+test('a SIGHUP sent the moment the balancer prints its listening line reloads it rather than ending it', async (t) => {
+  const backend = await startHttpBackend(t, 'h1');
+  for (let start = 0; start < 10; start++) {
+    const lb = await startBalancer(t, { backends: [{ url: backend.url, name: 'h1' }] });
+    lb.service.child.kill('SIGHUP');
+    await lb.service.waitForLine(/configuration reloaded \(SIGHUP\)/, 5_000);
+    assert.equal((await httpRequest(`${lb.url}/`)).status, 200, `start ${start + 1}`);
+    await lb.service.stop('SIGKILL');
+  }
+});
+
 /** Ten kinds of invalid configuration; each must be refused, by file and by PUT /config. */
 const invalidKinds: { kind: string; yaml: string; json: unknown; expect: RegExp }[] = [
   { kind: 'YAML syntax error', yaml: 'backends:\n  - url: [http://x\n', json: '{"backends": [', expect: /YAML syntax error|not valid JSON/ },
