@@ -2,34 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { parseConfig, validateConfig } from './config.js';
 import { AdminError } from './errors.js';
-import type { Balancer } from './runtime.js';
-import type { Backend, BackendState, Pool } from './pool.js';
+import type { ControlPlane } from './control-plane.js';
 import { algorithmNames } from './algorithms/index.js';
 import { createStatusRouter } from './status-page.js';
-
-export interface BackendView {
-  id: string;
-  url: string;
-  weight: number;
-  state: BackendState;
-  activeRequests: number;
-  totalRequests: number;
-}
-
-export function backendView(backend: Backend): BackendView {
-  return {
-    id: backend.id,
-    url: backend.url,
-    weight: backend.weight,
-    state: backend.state,
-    activeRequests: backend.activeRequests,
-    totalRequests: backend.totalRequests,
-  };
-}
-
-export function backendViews(pool: Pool): BackendView[] {
-  return pool.all().map(backendView);
-}
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
 
@@ -46,8 +21,8 @@ function tokenMatches(header: string | undefined, token: string): boolean {
  * liveness. Write calls need `Authorization: Bearer <admin.token>` when a token is configured;
  * a refused call changes nothing.
  */
-export function createAdminApp(balancer: Balancer, configFile: string | undefined): Express {
-  const { pool, metrics } = balancer;
+export function createAdminApp(balancer: ControlPlane, configFile: string | undefined): Express {
+  const { metrics } = balancer;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -73,19 +48,17 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
   });
 
   app.get('/backends', (_req, res) => {
-    res.json(backendViews(pool));
+    res.json(balancer.backendViews());
   });
   app.get('/backends/:id', (req, res) => {
-    const backend = pool.get(req.params.id);
-    if (!backend) throw new AdminError('ADMIN_ERR_NOT_FOUND', `no backend with id "${req.params.id}"`);
-    res.json(backendView(backend));
+    res.json(balancer.backendView(balancer.findBackend(req.params.id)));
   });
   app.post('/backends', (req, res) => {
     const backend = balancer.addBackend(req.body);
-    res.status(201).location(`/backends/${encodeURIComponent(backend.id)}`).json(backendView(backend));
+    res.status(201).location(`/backends/${encodeURIComponent(backend.id)}`).json(balancer.backendView(backend));
   });
   app.patch('/backends/:id', (req, res) => {
-    res.json(backendView(balancer.patchBackend(req.params.id, req.body)));
+    res.json(balancer.backendView(balancer.patchBackend(req.params.id, req.body)));
   });
   app.delete('/backends/:id', (req, res) => {
     balancer.removeBackend(req.params.id);
@@ -117,7 +90,7 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
 
   app.use(
     createStatusRouter({
-      backends: () => backendViews(pool),
+      backends: () => balancer.backendViews(),
       algorithm: () => balancer.config.algorithm,
       algorithms: algorithmNames,
       stats: balancer.stats,

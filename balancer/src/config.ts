@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { load as parseYaml, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { algorithmNames } from './algorithms/index.js';
+import { engineNames } from './engines/engine.js';
 import { yamlPositions, type Position } from './yaml-positions.js';
 
 const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
@@ -73,6 +74,8 @@ const configSchema = z.strictObject({
   listen: z.strictObject({ host: host.default('0.0.0.0'), port: port.default(8080) }).prefault({}),
   admin: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(9090), token: z.string().min(1).optional() }).prefault({}),
   algorithm: algorithm.default('round-robin'),
+  /** engine: how one try reaches a backend: http-proxy (http-proxy-3, default) or undici. */
+  engine: z.enum(engineNames, { error: (issue) => `unknown engine ${JSON.stringify(issue.input)}; accepted: ${engineNames.join(', ')}` }).default('http-proxy'),
   hash: z.strictObject({
     /** key: what consistent-hash hashes: "client-address" (default) or "header:<name>". */
     key: hashKey.default('client-address'),
@@ -255,7 +258,8 @@ export function loadConfigFile(file: string): Config {
   return parseConfig(text, file);
 }
 
-function deepFreeze<T>(value: T): T {
+/** deepFreeze freezes a plain value and everything inside it. */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);

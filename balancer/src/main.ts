@@ -3,9 +3,13 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfigFile, type Config } from './config.js';
-import { createProxy } from './proxy.js';
 import { createAdminApp } from './admin.js';
-import { Balancer } from './runtime.js';
+import { ControlPlane } from './control-plane.js';
+import { DataPlane } from './data-plane.js';
+import { createEngine } from './engines/index.js';
+import { Accounting } from './pipeline/accounting.js';
+import { createRequestHandler } from './pipeline/exchange.js';
+import { createUpgradeHandler } from './pipeline/upgrade.js';
 import { AdminError } from './errors.js';
 import { watchConfigFile } from './watch.js';
 import { log } from './log.js';
@@ -60,8 +64,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  const balancer = new Balancer(config);
-  const { handleRequest, handleUpgrade } = createProxy(balancer.context);
+  const balancer = new ControlPlane(config);
+  const dataPlane = new DataPlane(createEngine(config.engine, { connectTimeout: config.timeouts.connect }), balancer);
+  balancer.connect((id) => dataPlane.load(id), (snapshot) => dataPlane.apply(snapshot));
+  const accounting = new Accounting(balancer.metrics, balancer.stats);
   const reload = (origin: string): void => {
     try {
       balancer.reloadFile(configFile, origin);
@@ -73,18 +79,18 @@ async function main(): Promise<void> {
   const stopWatching = watchConfigFile(configFile, () => reload('file change'));
   await balancer.start();
 
-  const trafficServer = createServer({ keepAliveTimeout: 5_000 }, handleRequest);
-  trafficServer.on('upgrade', handleUpgrade);
+  const trafficServer = createServer({ keepAliveTimeout: 5_000 }, createRequestHandler(dataPlane, accounting));
+  trafficServer.on('upgrade', createUpgradeHandler(dataPlane, accounting));
   trafficServer.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
   const adminServer = createServer(createAdminApp(balancer, configFile));
 
   const shutdown = async (signal: string): Promise<void> => {
-    if (balancer.context.shuttingDown) return;
-    balancer.context.shuttingDown = true;
+    if (dataPlane.shuttingDown) return;
+    dataPlane.shuttingDown = true;
     stopWatching();
-    const inFlight = (): number => balancer.pool.all().reduce((sum, backend) => sum + backend.activeRequests, 0);
+    const inFlight = (): number => dataPlane.inFlight();
     const grace = balancer.config.timeouts.shutdown;
     log(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: grace });
     trafficServer.close();
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
     trafficServer.closeAllConnections();
     adminServer.closeAllConnections();
     balancer.stop();
+    dataPlane.close();
     log('stopped', { abandonedRequests: abandoned });
     process.exit(0);
   };
@@ -111,7 +118,7 @@ async function main(): Promise<void> {
   const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
   balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
-  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: balancer.pool.available().length });
+  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: dataPlane.current.available.length, engine: config.engine });
 }
 
 main().catch((error: unknown) => {

@@ -24,9 +24,9 @@ export function methodLabel(method: string | undefined): string {
 }
 
 export interface BackendGaugeSource {
-  id: string;
-  up: boolean;
-  activeRequests: number;
+  readonly id: string;
+  readonly up: boolean;
+  readonly activeRequests: number;
 }
 
 /** The balancer's prom-client registry and metrics; per-request updates go through cached label children. */
@@ -77,14 +77,15 @@ export class Metrics {
   });
   readonly info = new Gauge({
     name: METRIC.info,
-    help: 'Always 1; labels carry the algorithm in use and the balancer version',
-    labelNames: ['algorithm', 'version'] as const,
+    help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
+    labelNames: ['algorithm', 'engine', 'version'] as const,
     registers: [this.registry],
   });
 
   /** Label children by backend, then method, then status code: lookups allocate nothing. */
   private readonly requestChildren = new Map<string, Map<string, Map<number, Counter.Internal>>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'backend'>>();
+  private readonly retryChildren = new Map<string, Counter.Internal>();
 
   constructor(backends: () => Iterable<BackendGaugeSource>) {
     collectDefaultMetrics({ register: this.registry });
@@ -111,9 +112,15 @@ export class Metrics {
     histogram.observe(seconds);
   }
 
-  setAlgorithm(algorithm: string, version: string): void {
+  recordRetry(backend: string): void {
+    let counter = this.retryChildren.get(backend);
+    if (!counter) this.retryChildren.set(backend, (counter = this.retries.labels(backend)));
+    counter.inc();
+  }
+
+  setInfo(info: { algorithm: string; engine: string; version: string }): void {
     this.info.reset();
-    this.info.set({ algorithm, version }, 1);
+    this.info.set(info, 1);
   }
 }
 

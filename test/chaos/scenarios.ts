@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test';
 import { parseDuration } from '../../balancer/src/config.js';
 import { sumCounter } from '../helpers/backend.js';
 import { httpRequest, sleep, waitFor } from '../helpers/http.js';
-import { fastHealth, fastTimeouts } from '../helpers/lab.js';
+import { fastHealth, fastTimeouts, testEngine } from '../helpers/lab.js';
 import { describeFailures, runLoad, type LoadRun } from '../helpers/load.js';
 import {
   expectAtMost,
@@ -65,6 +65,7 @@ export interface LabOptions {
 export function balancerSettings(urls: readonly string[], options: LabOptions = {}): Record<string, unknown> {
   return {
     algorithm: options.algorithm ?? 'round-robin',
+    engine: testEngine,
     backends: BACKENDS.map((name, i) => ({ name, url: urls[i], weight: options.weights?.[i] ?? 1 })),
     healthCheck: fastHealth,
     retries: { attempts: 2 },

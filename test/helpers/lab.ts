@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { startService, type Service } from './processes.js';
 import { startBackend, type RunningBackend } from './backend.js';
 import { getJson, httpRequest } from './http.js';
+import { engineNames, type EngineName } from '../../balancer/src/engines/engine.js';
 
 /** An in-process HTTP backend on 127.0.0.1: answers any path with its id, /health with 200. */
 export interface TestBackend {
@@ -65,6 +66,18 @@ export async function startBackendProcess(t: TestContext, id: string, port = 0):
   return { ...backend, port: Number(new URL(backend.url).port) };
 }
 
+/**
+ * The engine the suites run the balancer with: LAB_ENGINE (http-proxy by default); `npm test`
+ * runs the integration and chaos suites once with each engine.
+ */
+export const testEngine: EngineName = engineFromEnv(process.env.LAB_ENGINE);
+
+function engineFromEnv(value: string | undefined): EngineName {
+  if (value === undefined || value === '') return 'http-proxy';
+  if (!(engineNames as readonly string[]).includes(value)) throw new Error(`LAB_ENGINE=${JSON.stringify(value)}: expected one of ${engineNames.join(', ')}`);
+  return value as EngineName;
+}
+
 /** Test defaults: short health intervals and timeouts so that failures are seen quickly. */
 export const fastHealth = { interval: '1s', timeout: '500ms', rise: 2, fall: 2 };
 export const fastTimeouts = { connect: '300ms', perTry: '500ms', request: '10s', shutdown: '5s' };
@@ -91,6 +104,7 @@ export async function startBalancer(t: TestContext, config: Record<string, unkno
   const configFile = writeConfigFile({
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
+    engine: testEngine,
     healthCheck: fastHealth,
     timeouts: fastTimeouts,
     ...config,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { startBalancer, startHttpBackend, fastHealth, fastTimeouts, type RunningBalancer } from '../helpers/lab.js';
+import { startBalancer, startHttpBackend, fastHealth, fastTimeouts, testEngine, type RunningBalancer } from '../helpers/lab.js';
 import { httpRequest, metricValue, sleep, waitFor } from '../helpers/http.js';
 import { runLoad, describeFailures } from '../helpers/load.js';
 
@@ -11,6 +11,7 @@ function fileConfig(lb: RunningBalancer | undefined, extra: Record<string, unkno
   const base = {
     listen: { host: '127.0.0.1', port: lb ? Number(new URL(lb.url).port) : 0 },
     admin: { host: '127.0.0.1', port: lb ? Number(new URL(lb.adminUrl).port) : 0 },
+    engine: testEngine,
     healthCheck: fastHealth,
     timeouts: fastTimeouts,
   };

@@ -1,24 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
 import { algorithmNames, createAlgorithm } from '../../balancer/src/algorithms/index.js';
 import { ConsistentHash } from '../../balancer/src/algorithms/consistent-hash.js';
-import { Backend, Pool } from '../../balancer/src/pool.js';
+import { LoadStats } from '../../balancer/src/backends/load.js';
+import type { Candidate, PickContext } from '../../balancer/src/backends/view.js';
 
-const options = { hashKey: 'client-address', virtualNodes: 160 };
-const poolSettings = { rise: 1, fall: 1, healthChecked: false, outlier: undefined, panicThreshold: 0, slowStart: 0 };
+const options = { virtualNodes: 160 };
 
-/** testBackends builds available backends named b1..bN with the given weights (Caddy's testPool pattern). */
-function testBackends(...weights: number[]): Backend[] {
-  const backends = weights.map((weight, i) => new Backend({ url: `http://10.0.0.${i + 1}:80`, name: `b${i + 1}`, weight }, true, 'config'));
-  for (const backend of backends) backend.agent.destroy();
-  return backends;
+/** A candidate as the data plane hands them to algorithms, with a load the test can set. */
+interface TestCandidate extends Candidate {
+  readonly load: LoadStats;
 }
 
-const fakeRequest = (address = '192.0.2.1', headers: Record<string, string> = {}): IncomingMessage =>
-  ({ socket: { remoteAddress: address }, headers }) as unknown as IncomingMessage;
+/** testBackends builds available backends named b1..bN with the given weights (Caddy's testPool pattern). */
+function testBackends(...weights: number[]): TestCandidate[] {
+  return weights.map((weight, i) => ({ id: `b${i + 1}`, weight, effectiveWeight: () => weight, load: new LoadStats() }));
+}
 
-function tally(picks: (Backend | undefined)[]): Record<string, number> {
+function inFlight(backend: TestCandidate, count: number): void {
+  for (let i = 0; i < count; i++) backend.load.begin();
+}
+
+const context = (clientAddress = '192.0.2.1', hashKey = clientAddress): PickContext => ({ clientAddress, hashKey });
+
+function tally(picks: (Candidate | undefined)[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const pick of picks) if (pick) counts[pick.id] = (counts[pick.id] ?? 0) + 1;
   return counts;
@@ -27,36 +32,36 @@ function tally(picks: (Backend | undefined)[]): Record<string, number> {
 test('every algorithm returns undefined when no backend is available, and one of the candidates otherwise', () => {
   for (const name of algorithmNames) {
     const algorithm = createAlgorithm(name, options);
-    assert.equal(algorithm.pick([], fakeRequest()), undefined, name);
+    assert.equal(algorithm.pick([], context()), undefined, name);
     const backends = testBackends(1, 1, 1);
-    for (let i = 0; i < 50; i++) assert.ok(backends.includes(algorithm.pick(backends, fakeRequest(`192.0.2.${i}`))!), name);
+    for (let i = 0; i < 50; i++) assert.ok(backends.includes(algorithm.pick(backends, context(`192.0.2.${i}`))!), name);
   }
 });
 
 test('weighted-round-robin is smooth: 3:1:1 gives a b a c a, repeated', () => {
   const backends = testBackends(3, 1, 1);
   const algorithm = createAlgorithm('weighted-round-robin', options);
-  const sequence = Array.from({ length: 10 }, () => algorithm.pick(backends, fakeRequest())!.id).join(' ');
+  const sequence = Array.from({ length: 10 }, () => algorithm.pick(backends, context())!.id).join(' ');
   assert.equal(sequence, 'b1 b2 b1 b3 b1 b1 b2 b1 b3 b1');
 });
 
 test('least-connections takes the least loaded per unit of weight and breaks ties fairly', () => {
   const [a, b, c] = testBackends(1, 1, 2);
   const algorithm = createAlgorithm('least-connections', options);
-  a!.activeRequests = 3;
-  b!.activeRequests = 1;
-  c!.activeRequests = 4; // 2 per unit of weight
-  assert.equal(algorithm.pick([a!, b!, c!], fakeRequest()), b);
-  a!.activeRequests = b!.activeRequests = c!.activeRequests = 0;
-  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick([a!, b!, c!], fakeRequest())));
+  inFlight(a!, 3);
+  inFlight(b!, 1);
+  inFlight(c!, 4); // 2 per unit of weight
+  assert.equal(algorithm.pick([a!, b!, c!], context()), b);
+  const idle = testBackends(1, 1, 1);
+  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(idle, context())));
   for (const id of ['b1', 'b2', 'b3']) assert.ok(Math.abs((counts[id] ?? 0) - 1000) < 150, JSON.stringify(counts));
 });
 
 test('p2c never picks the most loaded backend, and picks the least loaded most often', () => {
   const backends = testBackends(1, 1, 1);
-  backends.forEach((backend, i) => (backend.activeRequests = i * 5));
+  backends.forEach((backend, i) => inFlight(backend, i * 5));
   const algorithm = createAlgorithm('p2c', options);
-  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, fakeRequest())));
+  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, context())));
   assert.equal(counts.b3, undefined);
   assert.ok((counts.b1 ?? 0) > 1800, JSON.stringify(counts));
 });
@@ -64,49 +69,57 @@ test('p2c never picks the most loaded backend, and picks the least loaded most o
 test('random follows the weights', () => {
   const backends = testBackends(3, 1);
   const algorithm = createAlgorithm('random', options);
-  const counts = tally(Array.from({ length: 4000 }, () => algorithm.pick(backends, fakeRequest())));
+  const counts = tally(Array.from({ length: 4000 }, () => algorithm.pick(backends, context())));
   assert.ok(Math.abs((counts.b1 ?? 0) - 3000) < 200, JSON.stringify(counts));
 });
 
 test('ewma prefers the backend that answers faster, and counts requests in flight', () => {
   const backends = testBackends(1, 1);
-  const pool = new Pool(poolSettings);
   const now = Date.now();
-  pool.observeLatency(backends[0]!, 50, now);
-  pool.observeLatency(backends[1]!, 5, now);
+  backends[0]!.load.observeLatency(50, now);
+  backends[1]!.load.observeLatency(5, now);
   const algorithm = createAlgorithm('ewma', options);
-  assert.equal(algorithm.pick(backends, fakeRequest()), backends[1]);
-  backends[1]!.activeRequests = 20; // 5 ms × 21 > 50 ms × 1
-  assert.equal(algorithm.pick(backends, fakeRequest()), backends[0]);
+  assert.equal(algorithm.pick(backends, context()), backends[1]);
+  inFlight(backends[1]!, 20); // 5 ms × 21 > 50 ms × 1
+  assert.equal(algorithm.pick(backends, context()), backends[0]);
 });
 
 test('ewma does not herd: a slightly slower backend still gets traffic, a much slower one gets none', () => {
   const backends = testBackends(1, 1, 1);
-  const pool = new Pool(poolSettings);
   const now = Date.now();
-  pool.observeLatency(backends[0]!, 1.0, now);
-  pool.observeLatency(backends[1]!, 1.2, now);
-  pool.observeLatency(backends[2]!, 50, now);
+  backends[0]!.load.observeLatency(1.0, now);
+  backends[1]!.load.observeLatency(1.2, now);
+  backends[2]!.load.observeLatency(50, now);
   const algorithm = createAlgorithm('ewma', options);
-  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, fakeRequest())));
+  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, context())));
   assert.ok((counts.b2 ?? 0) > 600, `the 1.2 ms backend got ${counts.b2 ?? 0} of 3000: ${JSON.stringify(counts)}`);
   assert.equal(counts.b3, undefined, JSON.stringify(counts));
 });
 
+test('ewma assumes a backend that has never answered is as fast as the average of the others', () => {
+  const backends = testBackends(1, 1, 1);
+  const now = Date.now();
+  backends[0]!.load.observeLatency(10, now);
+  backends[1]!.load.observeLatency(30, now);
+  const algorithm = createAlgorithm('ewma', options);
+  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(backends, context())));
+  // b3 counts as 20 ms: it beats b2 whenever they meet and loses to b1, so it gets about a third.
+  assert.ok(Math.abs((counts.b3 ?? 0) - 1000) < 150, JSON.stringify(counts));
+});
+
 test('peak EWMA takes a latency spike at once and recovers smoothly', () => {
-  const [backend] = testBackends(1);
-  const pool = new Pool(poolSettings);
+  const load = new LoadStats();
   const t0 = 1_000_000;
-  pool.observeLatency(backend!, 10, t0);
-  pool.observeLatency(backend!, 200, t0 + 100);
-  assert.equal(backend!.latencyEwmaMs, 200);
-  pool.observeLatency(backend!, 10, t0 + 1_100);
-  assert.ok(backend!.latencyEwmaMs > 150 && backend!.latencyEwmaMs < 200, String(backend!.latencyEwmaMs));
+  load.observeLatency(10, t0);
+  load.observeLatency(200, t0 + 100);
+  assert.equal(load.latencyEwmaMs, 200);
+  load.observeLatency(10, t0 + 1_100);
+  assert.ok(load.latencyEwmaMs > 150 && load.latencyEwmaMs < 200, String(load.latencyEwmaMs));
 });
 
 test('consistent-hash spreads 10,000 keys evenly and moves only the removed backend\'s keys', () => {
   const backends = testBackends(1, 1, 1, 1, 1);
-  const ring = new ConsistentHash('client-address', 160);
+  const ring = new ConsistentHash(160);
   const keys = Array.from({ length: 10_000 }, (_, i) => `key-${i}`);
   const before = keys.map((key) => ring.owner(backends, key)!);
   const counts = tally(before);
@@ -118,10 +131,12 @@ test('consistent-hash spreads 10,000 keys evenly and moves only the removed back
   }
 });
 
-test('consistent-hash reads the configured header, and falls back to the client address', () => {
+test('hash algorithms read the pick context, not a request: consistent-hash its hash key, ip-hash the client address', () => {
   const backends = testBackends(1, 1, 1, 1);
-  const ring = new ConsistentHash('header:X-User', 160);
-  const byHeader = new Set(Array.from({ length: 20 }, (_, i) => ring.pick(backends, fakeRequest(`198.51.100.${i}`, { 'x-user': 'alice' }))!.id));
-  assert.equal(byHeader.size, 1, 'one user, one backend, whatever the address');
-  assert.equal(ring.key(fakeRequest('198.51.100.9')), '198.51.100.9');
+  const ring = createAlgorithm('consistent-hash', options);
+  const byKey = new Set(Array.from({ length: 20 }, (_, i) => ring.pick(backends, context(`198.51.100.${i}`, 'alice'))!.id));
+  assert.equal(byKey.size, 1, 'one key, one backend, whatever the address');
+  const ipHash = createAlgorithm('ip-hash', options);
+  const byAddress = new Set(Array.from({ length: 20 }, (_, i) => ipHash.pick(backends, context('198.51.100.7', `key-${i}`))!.id));
+  assert.equal(byAddress.size, 1, 'one address, one backend, whatever the key');
 });

@@ -1,50 +1,35 @@
-import type { IncomingMessage } from 'node:http';
-import type { Backend } from '../pool.js';
+import type { Candidate, PickContext } from '../backends/view.js';
 import type { Algorithm } from './index.js';
-import { clientAddress, hash32 } from './hash.js';
+import { hash32 } from './hash.js';
 
-interface Ring {
+interface Ring<T> {
   points: Uint32Array;
-  owners: Backend[];
+  owners: T[];
 }
 
 /**
  * ConsistentHash places every backend on a hash ring (Karger et al.; virtual nodes as in
  * ketama, weight times virtualNodes points each) and sends a key to the first point at or after
- * its hash. Removing one backend moves only the keys it owned.
+ * its hash. Removing one backend moves only the keys it owned. O(log points) per pick; the ring
+ * is rebuilt only when the set of candidates changes.
  */
 export class ConsistentHash implements Algorithm {
-  private readonly headerName: string | undefined;
-  private ring: Ring | undefined;
-  private ringFor: readonly Backend[] | undefined;
+  private ring: Ring<Candidate> | undefined;
+  private ringFor: readonly Candidate[] | undefined;
 
-  constructor(
-    hashKey: string,
-    private readonly virtualNodes: number,
-  ) {
-    this.headerName = hashKey.startsWith('header:') ? hashKey.slice('header:'.length).toLowerCase() : undefined;
+  constructor(private readonly virtualNodes: number) {}
+
+  pick<T extends Candidate>(candidates: readonly T[], context: PickContext): T | undefined {
+    return this.owner(candidates, context.hashKey);
   }
 
-  /** key: the header's value when configured and present, else the client address. */
-  key(req: IncomingMessage): string {
-    if (this.headerName) {
-      const value = req.headers[this.headerName];
-      if (value !== undefined) return Array.isArray(value) ? value.join(',') : value;
-    }
-    return clientAddress(req);
-  }
-
-  pick(candidates: readonly Backend[], req: IncomingMessage): Backend | undefined {
+  owner<T extends Candidate>(candidates: readonly T[], key: string): T | undefined {
     if (candidates.length === 0) return undefined;
-    return this.owner(candidates, this.key(req));
-  }
-
-  owner(candidates: readonly Backend[], key: string): Backend | undefined {
     if (this.ringFor !== candidates) {
       this.ring = buildRing(candidates, this.virtualNodes);
       this.ringFor = candidates;
     }
-    const { points, owners } = this.ring!;
+    const { points, owners } = this.ring as Ring<T>;
     if (points.length === 0) return undefined;
     const hash = hash32(key);
     let low = 0;
@@ -58,8 +43,8 @@ export class ConsistentHash implements Algorithm {
   }
 }
 
-function buildRing(backends: readonly Backend[], virtualNodes: number): Ring {
-  const entries: { point: number; owner: Backend }[] = [];
+function buildRing<T extends Candidate>(backends: readonly T[], virtualNodes: number): Ring<T> {
+  const entries: { point: number; owner: T }[] = [];
   for (const backend of backends) {
     const count = Math.max(1, backend.weight) * virtualNodes;
     for (let i = 0; i < count; i++) entries.push({ point: hash32(`${backend.id}#${i}`), owner: backend });

@@ -12,8 +12,3 @@ export function hash32(text: string): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
-
-/** clientAddress is the address of the TCP peer: the client, or the last proxy in front of the balancer. */
-export function clientAddress(req: { socket: { remoteAddress?: string | undefined } }): string {
-  return req.socket.remoteAddress ?? '';
-}

@@ -1,9 +1,9 @@
-import type { Backend } from '../pool.js';
+import type { Candidate } from '../backends/view.js';
 import type { Algorithm } from './index.js';
 
 /** RandomChoice picks a backend at random, in proportion to its weight. */
 export class RandomChoice implements Algorithm {
-  pick(candidates: readonly Backend[]): Backend | undefined {
+  pick<T extends Candidate>(candidates: readonly T[]): T | undefined {
     const now = Date.now();
     let total = 0;
     for (const backend of candidates) total += backend.effectiveWeight(now);

@@ -1,16 +1,16 @@
-import type { Backend } from '../pool.js';
+import type { Candidate } from '../backends/view.js';
 import type { Algorithm } from './index.js';
 
 /**
  * WeightedRoundRobin is nginx's smooth weighted round robin: each pick adds every weight to its
  * backend's running score, takes the highest and subtracts the total from it. Weights 3:1:1
- * give a a b a c a ... rather than a a a b c.
+ * give a b a c a ... rather than a a a b c.
  */
 export class WeightedRoundRobin implements Algorithm {
-  private readonly current = new WeakMap<Backend, number>();
+  private readonly current = new WeakMap<Candidate, number>();
 
-  pick(candidates: readonly Backend[]): Backend | undefined {
-    let best: Backend | undefined;
+  pick<T extends Candidate>(candidates: readonly T[]): T | undefined {
+    let best: T | undefined;
     let bestScore = -Infinity;
     let total = 0;
     const now = Date.now();

@@ -1,6 +1,10 @@
 import { request } from 'node:http';
-import type { Backend, Pool } from '../pool.js';
-import type { Metrics } from '../metrics.js';
+
+/** A backend to check: its id and base URL. */
+export interface CheckTarget {
+  readonly id: string;
+  readonly url: string;
+}
 
 export interface ActiveCheckSettings {
   path: string;
@@ -13,18 +17,17 @@ const JITTER = 0.1;
 
 /**
  * ActiveHealthChecker sends GET <path> to each backend on its own timer, on a fresh connection
- * each time, and reports the result to the pool: 2xx and 3xx pass, anything else fails.
+ * each time, and reports each result: 2xx and 3xx pass, anything else fails.
  */
 export class ActiveHealthChecker {
-  /** Backends being checked, with the promise of their first result. */
-  private readonly watched = new Map<Backend, Promise<void>>();
-  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  /** Backends being checked, by id, with the promise of their first result. */
+  private readonly watched = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
 
   constructor(
-    private readonly pool: Pool,
-    private readonly metrics: Metrics,
     private settings: ActiveCheckSettings,
+    private readonly onResult: (id: string, passed: boolean, detail: string) => void,
   ) {}
 
   /** configure takes new settings; each backend's next check uses them. */
@@ -32,26 +35,26 @@ export class ActiveHealthChecker {
     this.settings = settings;
   }
 
-  /** start checks every backend at once and resolves when all first results are in. */
-  async start(): Promise<void> {
-    await Promise.all(this.pool.all().map((backend) => this.watch(backend)));
+  /** firstResults resolves when every watched backend's first check is in. */
+  async firstResults(): Promise<void> {
+    await Promise.all(this.watched.values());
   }
 
   /** watch runs the first check of a backend now and keeps checking it until unwatch or stop. */
-  watch(backend: Backend): Promise<void> {
+  watch(backend: CheckTarget): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    let first = this.watched.get(backend);
+    let first = this.watched.get(backend.id);
     if (!first) {
-      first = this.runAndSchedule(backend);
-      this.watched.set(backend, first);
+      first = this.runAndSchedule({ id: backend.id, target: new URL(backend.url) });
+      this.watched.set(backend.id, first);
     }
     return first;
   }
 
-  unwatch(backend: Backend): void {
-    this.watched.delete(backend);
-    clearTimeout(this.timers.get(backend));
-    this.timers.delete(backend);
+  unwatch(id: string): void {
+    this.watched.delete(id);
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
   }
 
   stop(): void {
@@ -61,19 +64,18 @@ export class ActiveHealthChecker {
     this.watched.clear();
   }
 
-  private async runAndSchedule(backend: Backend): Promise<void> {
-    const result = await this.check(backend);
-    if (this.stopped || !this.watched.has(backend)) return;
-    this.metrics.healthChecks.inc({ backend: backend.id, result: result.passed ? 'pass' : 'fail' });
-    this.pool.recordCheck(backend, result.passed, result.detail);
+  private async runAndSchedule(backend: { id: string; target: URL }): Promise<void> {
+    const result = await this.check(backend.target);
+    if (this.stopped || !this.watched.has(backend.id)) return;
+    this.onResult(backend.id, result.passed, result.detail);
     const delay = this.settings.interval * (1 - JITTER + Math.random() * 2 * JITTER);
     const timer = setTimeout(() => void this.runAndSchedule(backend), delay);
     timer.unref();
-    this.timers.set(backend, timer);
+    this.timers.set(backend.id, timer);
   }
 
   /** check performs one health check and never rejects. */
-  check(backend: Backend): Promise<{ passed: boolean; detail: string }> {
+  check(target: URL): Promise<{ passed: boolean; detail: string }> {
     return new Promise((resolve) => {
       let settled = false;
       const settle = (passed: boolean, detail: string): void => {
@@ -83,8 +85,8 @@ export class ActiveHealthChecker {
         resolve({ passed, detail });
       };
       const req = request({
-        host: backend.target.hostname,
-        port: backend.target.port || 80,
+        host: target.hostname,
+        port: target.port || 80,
         path: this.settings.path,
         method: 'GET',
         agent: false,

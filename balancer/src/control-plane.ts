@@ -1,75 +1,94 @@
 import { isDeepStrictEqual } from 'node:util';
-import { backendId, ConfigError, loadConfigFile, validateAlgorithmChoice, validateBackend, validateBackendPatch, type Config, type ConfigProblem } from './config.js';
-import { createAlgorithm, type AlgorithmName } from './algorithms/index.js';
-import { Pool, type Backend, type PoolSettings } from './pool.js';
+import { backendId, ConfigError, deepFreeze, loadConfigFile, validateAlgorithmChoice, validateBackend, validateBackendPatch, type Config, type ConfigProblem } from './config.js';
+import type { AlgorithmName } from './algorithms/index.js';
+import { Pool, type BackendState, type BackendStatus, type PoolSettings } from './backends/pool.js';
+import { RiseFall } from './backends/rise-fall.js';
+import { OutlierDetector } from './backends/outlier.js';
+import type { LoadView } from './backends/view.js';
 import { Metrics } from './metrics.js';
 import { ActiveHealthChecker } from './health/active.js';
-import type { ProxyContext } from './proxy.js';
 import { AdminError, type Problem } from './errors.js';
 import { DnsDiscovery } from './discovery/dns.js';
 import { TrafficStats } from './stats.js';
+import type { DataPlaneReporter } from './data-plane.js';
+import type { FailureKind } from './pipeline/error-mapping.js';
+import type { Snapshot } from './snapshot.js';
 import { log } from './log.js';
 
 export const VERSION = '0.1.0';
 
 function poolSettings(config: Config): PoolSettings {
-  return {
-    rise: config.healthCheck.rise,
-    fall: config.healthCheck.fall,
-    healthChecked: config.healthCheck.enabled,
-    outlier: config.outlierDetection,
-    panicThreshold: config.panicThreshold,
-    slowStart: config.slowStart,
-  };
+  return { healthChecked: config.healthCheck.enabled, panicThreshold: config.panicThreshold, slowStart: config.slowStart };
 }
 
 export function toProblems(problems: readonly ConfigProblem[]): Problem[] {
   return problems.map((p) => ({ path: p.path, message: p.message, ...(p.position ? { line: p.position.line, column: p.position.column } : {}) }));
 }
 
+/** A backend as the admin API shows it. */
+export interface BackendView {
+  id: string;
+  url: string;
+  weight: number;
+  state: BackendState;
+  activeRequests: number;
+  totalRequests: number;
+}
+
+/** Where the control plane reads the load the data plane sees (one process: its data plane; cluster mode: the sum over workers). */
+export type LoadSource = (id: string) => LoadView | undefined;
+
 /**
- * Balancer is the running balancer's state: configuration, pool, health checks, algorithm and
- * the settings the request path reads. Reloads and admin calls change it only through here.
+ * ControlPlane owns the running configuration and every decision about backends: membership,
+ * active health checks and rise/fall, outlier detection, DNS discovery, reloads and admin
+ * operations. After every change it publishes a new Snapshot, the only thing the data plane
+ * reads; the data plane reports finished tries back through DataPlaneReporter.
  */
-export class Balancer {
+export class ControlPlane implements DataPlaneReporter {
   readonly pool: Pool;
   readonly metrics: Metrics;
-  readonly health: ActiveHealthChecker;
-  readonly context: ProxyContext;
   /** Rolling per-second traffic and recent events, for the status page. */
   readonly stats = new TrafficStats();
+  private readonly riseFall: RiseFall;
+  private readonly outlier: OutlierDetector;
+  private readonly health: ActiveHealthChecker;
   private current: Config;
   private discovery: DnsDiscovery | undefined;
+  private load: LoadSource = () => undefined;
+  private subscriber: ((snapshot: Snapshot) => void) | undefined;
+  private latest: Snapshot | undefined;
+  private version = 0;
+  private publishing = false;
   /** The ports the listeners actually got (they differ from the config when it says port 0). */
   private boundPorts = { listen: -1, admin: -1 };
 
   constructor(config: Config) {
     this.current = config;
     this.pool = new Pool(poolSettings(config));
-    this.metrics = new Metrics(() => this.pool.all());
-    this.metrics.setAlgorithm(config.algorithm, VERSION);
-    this.health = new ActiveHealthChecker(this.pool, this.metrics, config.healthCheck);
-    this.context = {
-      pool: this.pool,
-      metrics: this.metrics,
-      algorithm: createAlgorithm(config.algorithm, { hashKey: config.hash.key, virtualNodes: config.hash.virtualNodes }),
-      timeouts: config.timeouts,
-      retryAttempts: config.retries.attempts,
-      stats: this.stats,
-      shuttingDown: false,
-    };
+    this.riseFall = new RiseFall(this.pool, config.healthCheck);
+    this.outlier = new OutlierDetector(this.pool, config.outlierDetection, (id, forMs, why) => {
+      this.metrics.ejections.inc({ backend: id });
+      this.stats.event('ejection', `${id} ejected for ${forMs} ms: ${why}`, id);
+    });
+    this.metrics = new Metrics(() => this.backendGauges());
+    this.setInfo();
+    this.health = new ActiveHealthChecker(config.healthCheck, (id, passed, detail) => {
+      this.metrics.healthChecks.inc({ backend: id, result: passed ? 'pass' : 'fail' });
+      this.riseFall.check(id, passed, detail);
+    });
     this.pool.onEvent((event) => {
-      if (event.type === 'state') {
-        this.metrics.stateChanges.inc({ backend: event.backend.id, to: event.to });
-        this.stats.event('state', `${event.backend.id}: ${event.from} → ${event.to} (${event.why})`, event.backend.id);
-      } else if (event.type === 'ejected') {
-        this.metrics.ejections.inc({ backend: event.backend.id });
-        this.stats.event('ejection', `${event.backend.id} ejected for ${event.forMs} ms: ${event.why}`, event.backend.id);
+      if (event.type === 'changed') {
+        this.publish();
+      } else if (event.type === 'state') {
+        this.metrics.stateChanges.inc({ backend: event.id, to: event.to });
+        this.stats.event('state', `${event.id}: ${event.from} → ${event.to} (${event.why})`, event.id);
       } else if (event.type === 'added') {
         this.stats.event('backend', `${event.backend.id} added (${event.backend.source})`, event.backend.id);
         if (this.current.healthCheck.enabled) void this.health.watch(event.backend);
       } else if (event.type === 'removed') {
-        this.health.unwatch(event.backend);
+        this.health.unwatch(event.backend.id);
+        this.riseFall.forget(event.backend.id);
+        this.outlier.forget(event.backend.id);
         this.stats.event('backend', `${event.backend.id} removed`, event.backend.id);
         this.stats.forget(event.backend.id);
       } else {
@@ -78,12 +97,19 @@ export class Balancer {
     });
   }
 
+  get config(): Config {
+    return this.current;
+  }
+
   setBoundPorts(listen: number, admin: number): void {
     this.boundPorts = { listen, admin };
   }
 
-  get config(): Config {
-    return this.current;
+  /** connect wires the data plane: where load is read, and who gets every snapshot (at once, then on every change). */
+  connect(load: LoadSource, subscriber: (snapshot: Snapshot) => void): void {
+    this.load = load;
+    this.subscriber = subscriber;
+    this.publish();
   }
 
   /** start adds the configured backends and waits for the first round of health checks. */
@@ -94,8 +120,75 @@ export class Balancer {
       this.discovery = new DnsDiscovery(dns, (addresses) => this.syncDiscovered(addresses, dns.port));
       await this.discovery.start();
     }
-    if (this.current.healthCheck.enabled) await this.health.start();
+    if (this.current.healthCheck.enabled) await this.health.firstResults();
     this.pool.markStarted();
+  }
+
+  /** publish builds the snapshot of the state now and hands it to the data plane. */
+  private publish(): void {
+    if (this.publishing) return;
+    this.publishing = true;
+    try {
+      const config = this.current;
+      const hashKey = config.hash.key;
+      this.latest = deepFreeze({
+        version: ++this.version,
+        algorithm: config.algorithm,
+        virtualNodes: config.hash.virtualNodes,
+        hashHeader: hashKey.startsWith('header:') ? hashKey.slice('header:'.length).toLowerCase() : undefined,
+        engine: config.engine,
+        timeouts: { connect: config.timeouts.connect, perTry: config.timeouts.perTry, request: config.timeouts.request },
+        retryAttempts: config.retries.attempts,
+        backends: this.pool.entries(),
+      });
+      this.subscriber?.(this.latest);
+    } finally {
+      this.publishing = false;
+    }
+    // A backend being removed with nothing in flight leaves at once (which publishes again).
+    for (const entry of this.latest.backends) if (entry.removing && (this.load(entry.id)?.activeRequests ?? 0) === 0) this.drained(entry.id);
+  }
+
+  get snapshot(): Snapshot | undefined {
+    return this.latest;
+  }
+
+  tryAnswered(id: string, status: number): void {
+    if (status < 500) this.outlier.success(id);
+    else this.outlier.failure(id, `HTTP ${status}`);
+  }
+
+  tryFailed(id: string, kind: FailureKind, detail: string): void {
+    if (this.current.healthCheck.enabled && (kind === 'connect' || kind === 'timeout')) this.riseFall.passiveFailure(id, detail);
+    this.outlier.failure(id, detail);
+  }
+
+  drained(id: string): void {
+    this.pool.finishRemoval(id, this.load(id)?.totalRequests ?? 0);
+  }
+
+  backendView(backend: BackendStatus): BackendView {
+    const load = this.load(backend.id);
+    return {
+      id: backend.id,
+      url: backend.url,
+      weight: backend.weight,
+      state: backend.state,
+      activeRequests: load?.activeRequests ?? 0,
+      totalRequests: load?.totalRequests ?? 0,
+    };
+  }
+
+  backendViews(): BackendView[] {
+    return this.pool.all().map((backend) => this.backendView(backend));
+  }
+
+  private backendGauges(): { id: string; up: boolean; activeRequests: number }[] {
+    return this.pool.all().map((backend) => ({ id: backend.id, up: backend.up, activeRequests: this.load(backend.id)?.activeRequests ?? 0 }));
+  }
+
+  private setInfo(): void {
+    this.metrics.setInfo({ algorithm: this.current.algorithm, engine: this.current.engine, version: VERSION });
   }
 
   /** syncDiscovered makes the DNS-found backends match the addresses: new ones are added (checked before traffic), vanished ones drain. */
@@ -103,8 +196,8 @@ export class Balancer {
     const wanted = new Set(addresses.map((address) => `${address.includes(':') ? `[${address}]` : address}:${port}`));
     for (const backend of this.pool.all()) {
       if (backend.source !== 'dns') continue;
-      if (!wanted.has(backend.id)) this.pool.remove(backend, 'its address left DNS');
-      else if (backend.removing) this.pool.restore(backend, 'its address is back in DNS');
+      if (!wanted.has(backend.id)) this.pool.remove(backend.id, 'its address left DNS');
+      else if (backend.removing) this.pool.restore(backend.id, 'its address is back in DNS');
     }
     for (const id of wanted) {
       const existing = this.pool.get(id);
@@ -135,37 +228,38 @@ export class Balancer {
       throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
     }
     const changes: string[] = [];
+    const previous = this.current;
+    this.current = next;
     const nextIds = new Map(next.backends.map((backend) => [backendId(backend), backend]));
     for (const backend of this.pool.all()) {
       if (backend.source === 'dns') continue;
       const wanted = nextIds.get(backend.id);
       if (wanted && backend.removing) {
-        this.pool.restore(backend, `listed again by ${origin}`);
+        this.pool.restore(backend.id, `listed again by ${origin}`);
         changes.push(`kept ${backend.id}`);
       }
       if (!wanted) {
-        this.pool.remove(backend, `removed by ${origin}`);
+        this.pool.remove(backend.id, `removed by ${origin}`);
         changes.push(`removed ${backend.id}`);
       } else if (wanted.weight !== backend.weight) {
         changes.push(`${backend.id} weight ${backend.weight} → ${wanted.weight}`);
-        this.pool.setWeight(backend, wanted.weight);
+        this.pool.setWeight(backend.id, wanted.weight);
       }
     }
-    this.pool.configure(poolSettings(next));
+    this.riseFall.configure(next.healthCheck);
+    this.outlier.configure(next.outlierDetection);
     this.health.configure(next.healthCheck);
     for (const [id, backend] of nextIds) {
       if (this.pool.get(id)) continue;
       this.pool.add(backend, 'config');
       changes.push(`added ${id}`);
     }
-    if (next.algorithm !== this.current.algorithm || !isDeepStrictEqual(next.hash, this.current.hash)) {
-      changes.push(`algorithm ${this.current.algorithm} → ${next.algorithm}`);
-      this.context.algorithm = createAlgorithm(next.algorithm, { hashKey: next.hash.key, virtualNodes: next.hash.virtualNodes });
-      this.metrics.setAlgorithm(next.algorithm, VERSION);
+    if (next.algorithm !== previous.algorithm || !isDeepStrictEqual(next.hash, previous.hash)) {
+      changes.push(`algorithm ${previous.algorithm} → ${next.algorithm}`);
+      this.setInfo();
     }
-    this.context.timeouts = next.timeouts;
-    this.context.retryAttempts = next.retries.attempts;
-    this.current = next;
+    // Timeouts, retries, the algorithm and pool settings reach the data plane in this snapshot.
+    this.pool.configure(poolSettings(next));
     this.metrics.configReloads.inc({ result: 'success' });
     this.stats.event('reload', `configuration reloaded (${origin}): ${changes.length > 0 ? changes.join('; ') : 'no changes'}`);
     log(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
@@ -181,6 +275,9 @@ export class Balancer {
     }
     if (next.admin.host !== now.admin.host || !samePort(next.admin.port, now.admin.port, this.boundPorts.admin)) {
       problems.push({ path: 'admin', message: `the admin listener cannot move while running (${now.admin.host}:${now.admin.port}); restart the balancer to apply` });
+    }
+    if (next.engine !== now.engine) {
+      problems.push({ path: 'engine', message: `cannot change while running (${now.engine}); restart the balancer to apply` });
     }
     if (next.healthCheck.enabled !== now.healthCheck.enabled) {
       problems.push({ path: 'healthCheck.enabled', message: 'cannot change while running; restart the balancer to apply' });
@@ -227,41 +324,41 @@ export class Balancer {
     return this.reload(next, origin);
   }
 
-  addBackend(body: unknown): Backend {
+  addBackend(body: unknown): BackendStatus {
     const config = checked(() => validateBackend(body), 'invalid backend; nothing changed');
     const id = backendId(config);
     if (this.pool.get(id)) throw new AdminError('ADMIN_ERR_CONFLICT', `a backend with id "${id}" already exists`);
     return this.pool.add(config, 'api');
   }
 
-  patchBackend(id: string, body: unknown): Backend {
+  patchBackend(id: string, body: unknown): BackendStatus {
     const backend = this.findBackend(id);
     const patch = checked(() => validateBackendPatch(body), 'invalid change; nothing changed');
     if (backend.removing && patch.drain === false) {
       throw new AdminError('ADMIN_ERR_INVALID', 'invalid change; nothing changed', [{ path: 'drain', message: `backend "${id}" is being removed and cannot stop draining` }]);
     }
-    if (patch.weight !== undefined) this.pool.setWeight(backend, patch.weight);
-    if (patch.drain !== undefined) this.pool.setDraining(backend, patch.drain, patch.drain ? 'drain requested through the admin API' : 'drain cancelled through the admin API');
+    if (patch.weight !== undefined) this.pool.setWeight(id, patch.weight);
+    if (patch.drain !== undefined) this.pool.setDraining(id, patch.drain, patch.drain ? 'drain requested through the admin API' : 'drain cancelled through the admin API');
     return backend;
   }
 
   removeBackend(id: string): void {
-    this.pool.remove(this.findBackend(id), 'removed through the admin API');
+    this.pool.remove(this.findBackend(id).id, 'removed through the admin API');
   }
 
   setAlgorithm(body: unknown): AlgorithmName {
     const name = checked(() => validateAlgorithmChoice(body), 'unknown algorithm; nothing changed');
     if (name !== this.current.algorithm) {
       log(`algorithm ${this.current.algorithm} → ${name}`);
-      this.context.algorithm = createAlgorithm(name, { hashKey: this.current.hash.key, virtualNodes: this.current.hash.virtualNodes });
       this.current = Object.freeze({ ...this.current, algorithm: name });
-      this.metrics.setAlgorithm(name, VERSION);
+      this.setInfo();
       this.stats.event('algorithm', `algorithm switched to ${name}`);
+      this.publish();
     }
     return name;
   }
 
-  private findBackend(id: string): Backend {
+  findBackend(id: string): BackendStatus {
     const backend = this.pool.get(id);
     if (!backend) throw new AdminError('ADMIN_ERR_NOT_FOUND', `no backend with id "${id}"`);
     return backend;
@@ -270,7 +367,7 @@ export class Balancer {
   stop(): void {
     this.discovery?.stop();
     this.health.stop();
-    this.pool.close();
+    this.outlier.stop();
   }
 }
 

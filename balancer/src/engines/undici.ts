@@ -1,0 +1,114 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
+import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream } from './engine.js';
+import { classifyError, type FailureKind } from '../pipeline/error-mapping.js';
+import { IDLE_SOCKET_TIMEOUT_MS } from './keep-alive.js';
+
+class UndiciUpstream implements Upstream {
+  readonly pool: Pool;
+
+  constructor(url: string, connectTimeout: number) {
+    this.pool = new Pool(url, {
+      // As many connections as there are requests in flight, as Node's Agent: a request never waits for a free one.
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: IDLE_SOCKET_TIMEOUT_MS,
+      keepAliveMaxTimeout: IDLE_SOCKET_TIMEOUT_MS,
+      connect: { timeout: connectTimeout },
+      // The pipeline times the response head (timeouts.perTry) and the whole exchange (timeouts.request) itself.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  close(): void {
+    void this.pool.destroy().catch(() => {});
+  }
+}
+
+/** One try as an undici dispatch handler: the response body is written to the client as it arrives, with backpressure both ways. */
+class UndiciTry implements Dispatcher.DispatchHandler, EngineTry {
+  private controller: Dispatcher.DispatchController | undefined;
+  private aborted: { kind: FailureKind; cause: Error } | undefined;
+  private headSeen = false;
+  private settled = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly observer: TryObserver,
+  ) {}
+
+  abort(kind: FailureKind, cause: Error): void {
+    if (this.settled) return;
+    this.aborted = { kind, cause };
+    this.controller?.abort(cause);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.aborted) controller.abort(this.aborted.cause);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (statusCode < 200) return; // 1xx: the client's own 100-continue was answered by Node already
+    this.headSeen = true;
+    this.observer.onHead(statusCode, headers);
+    const res = this.res;
+    if (statusMessage) res.statusMessage = statusMessage;
+    res.writeHead(statusCode, headers);
+    res.on('drain', () => controller.resume());
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.settled = true;
+    for (const _name in trailers) {
+      this.res.addTrailers(trailers as Record<string, string>);
+      break;
+    }
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.headSeen) {
+      this.res.destroy();
+      this.observer.onBodyError(error);
+    } else {
+      this.observer.onFailure(this.aborted ?? { kind: classifyError(error), cause: error });
+    }
+  }
+}
+
+/** The undici engine: one undici Pool per backend, requests dispatched with a streaming handler. */
+export class UndiciEngine implements Engine {
+  readonly name = 'undici' as const;
+
+  constructor(private readonly settings: EngineSettings) {}
+
+  upstream(url: string): Upstream {
+    return new UndiciUpstream(url, this.settings.connectTimeout);
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
+    const attempt = new UndiciTry(res, observer);
+    const headers = req.headers;
+    // undici frames the body itself and refuses these headers.
+    delete headers['transfer-encoding'];
+    try {
+      (upstream as UndiciUpstream).pool.dispatch(
+        { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false },
+        attempt,
+      );
+    } catch (error) {
+      attempt.onResponseError(undefined as never, error as Error);
+    }
+    return attempt;
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,21 @@
+import type { Metrics } from '../metrics.js';
+import type { TrafficStats } from '../stats.js';
+
+/** Accounting records what the request path did, in the Prometheus metrics and in the status page's statistics. */
+export class Accounting {
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly stats: TrafficStats,
+  ) {}
+
+  /** finished: one answered request, by the backend that answered (or the refusal's label), method label, status sent (499: client went away) and duration. */
+  finished(backend: string, method: string, status: number, seconds: number): void {
+    this.metrics.recordRequest(backend, method, status, seconds);
+    this.stats.record(backend, status, seconds);
+  }
+
+  /** retried: a try on this backend failed and the request goes to another one. */
+  retried(backend: string): void {
+    this.metrics.recordRetry(backend);
+  }
+}

@@ -1,0 +1,191 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { DataPlane, Route } from '../data-plane.js';
+import type { EngineTry, TryFailure, TryObserver } from '../engines/engine.js';
+import type { PickContext } from '../backends/view.js';
+import type { Snapshot } from '../snapshot.js';
+import { lbErrors, sendError, type LbErrorCode } from '../errors.js';
+import { addForwardingHeaders, hasBody, stripHopByHop } from '../headers.js';
+import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
+import { ANSWER_FOR, type ExchangeFailure } from './error-mapping.js';
+import { retryDecision, type BodyState } from './retry-policy.js';
+import type { Accounting } from './accounting.js';
+
+/** Where the exchange of a response is kept: a symbol property, which costs the garbage collector far less than a WeakMap. */
+const EXCHANGE = Symbol('exchange');
+type Tracked = { [EXCHANGE]?: Exchange };
+
+/**
+ * trying: a try is in progress (or about to start); streaming: a backend's response is on its
+ * way to the client; done: the client response closed, and the request is counted.
+ */
+type ExchangeState = 'trying' | 'streaming' | 'done';
+
+function timeoutError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * Exchange is one client request across all its tries: pick a backend, forward with the engine,
+ * decide on each failure with the retry policy, map what is not retried to an LB_ERR_* answer,
+ * and account for the request once it closes.
+ */
+class Exchange implements TryObserver {
+  private state: ExchangeState = 'trying';
+  private readonly startedAt = performance.now();
+  private readonly settings: Snapshot;
+  private readonly method: string;
+  private readonly body: BodyState;
+  private readonly closeConnection: boolean;
+  private readonly requestId: string;
+  private readonly context: PickContext;
+  private readonly tried: Route[] = [];
+  /** the backend of the try in progress, or of the try that answered */
+  private route: Route | undefined;
+  private attempt: EngineTry | undefined;
+  private tryStartedAt = 0;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private readonly requestTimer: NodeJS.Timeout;
+  private requestTimedOut = false;
+  private lastFailure: ExchangeFailure | undefined;
+  /** the status to count when the response did not complete normally */
+  private failedStatus: number | undefined;
+
+  constructor(
+    private readonly plane: DataPlane,
+    private readonly accounting: Accounting,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    const headers = req.headers;
+    this.settings = plane.current.snapshot;
+    this.closeConnection = stripHopByHop(headers);
+    // Node has answered the client's 100-continue already; the backend gets the body straight away.
+    delete headers.expect;
+    this.requestId = addForwardingHeaders(req);
+    this.method = req.method ?? 'GET';
+    this.body = hasBody(headers) ? 'streamed' : 'none';
+    const clientAddress = req.socket.remoteAddress ?? '';
+    this.context = { clientAddress, hashKey: hashKeyOf(headers, this.settings.hashHeader, clientAddress) };
+    (res as Tracked)[EXCHANGE] = this;
+    res.once('close', onResponseClose);
+    if (plane.shuttingDown) res.shouldKeepAlive = false;
+    this.requestTimer = setTimeout(onRequestTimeout, this.settings.timeouts.request, this);
+  }
+
+  nextTry(): void {
+    const active = this.plane.current;
+    let candidates = active.available;
+    if (this.tried.length > 0) candidates = candidates.filter((route) => !this.tried.includes(route));
+    const route = active.algorithm.pick(candidates, this.context);
+    if (!route) {
+      this.answer(this.lastFailure ? ANSWER_FOR[this.lastFailure] : 'LB_ERR_NO_BACKEND');
+      return;
+    }
+    this.tried.push(route);
+    this.route = route;
+    this.plane.begin(route);
+    this.tryStartedAt = performance.now();
+    this.tryTimer = setTimeout(onTryTimeout, this.settings.timeouts.perTry, this);
+    this.attempt = this.plane.engine.forward(this.req, this.res, route.upstream, this.body === 'none', this);
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    clearTimeout(this.tryTimer);
+    this.state = 'streaming';
+    const route = this.route!;
+    route.load.observeLatency(performance.now() - this.tryStartedAt, Date.now());
+    this.plane.reports.tryAnswered(route.id, status);
+    stripHopByHop(headers);
+    headers.connection = this.closeConnection || this.plane.shuttingDown ? 'close' : 'keep-alive';
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.requestId;
+  }
+
+  onFailure({ kind, cause }: TryFailure): void {
+    if (this.state === 'done') return;
+    clearTimeout(this.tryTimer);
+    const route = this.route!;
+    this.route = undefined;
+    this.attempt = undefined;
+    this.plane.end(route);
+    const detail = `${route.id}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`;
+    const failure: ExchangeFailure = this.requestTimedOut ? 'request-timeout' : kind;
+    if (failure !== 'request-timeout') this.plane.reports.tryFailed(route.id, kind, detail);
+    this.lastFailure = failure;
+    const decision = retryDecision(failure, this.method, this.body, this.tried.length, this.settings.retryAttempts);
+    if (decision.retry) {
+      this.accounting.retried(route.id);
+      this.nextTry();
+    } else {
+      this.answer(decision.answer, detail);
+    }
+  }
+
+  onBodyError(): void {
+    this.failedStatus = 502;
+  }
+
+  tryTimedOut(): void {
+    this.attempt?.abort('timeout', timeoutError('LB_PER_TRY_TIMEOUT', `no response headers within ${this.settings.timeouts.perTry} ms`));
+  }
+
+  requestTimeout(): void {
+    if (this.state === 'done') return;
+    this.requestTimedOut = true;
+    const error = timeoutError('LB_REQUEST_TIMEOUT', `request not complete within ${this.settings.timeouts.request} ms`);
+    if (this.state === 'streaming') {
+      this.failedStatus = 504;
+      this.attempt?.abort('other', error);
+      this.res.destroy();
+    } else if (this.attempt) {
+      this.attempt.abort('timeout', error);
+    } else {
+      this.answer('LB_ERR_REQUEST_TIMEOUT');
+    }
+  }
+
+  private answer(code: LbErrorCode, detail?: string): void {
+    this.failedStatus = lbErrors[code].status;
+    if (!sendError(this.res, code, detail)) this.res.destroy();
+  }
+
+  /** finish runs once, when the client response closes: it ends the try still in progress and counts the request. */
+  finish(): void {
+    if (this.state === 'done') return;
+    const trying = this.state === 'trying';
+    this.state = 'done';
+    clearTimeout(this.tryTimer);
+    clearTimeout(this.requestTimer);
+    const res = this.res;
+    if (trying) this.attempt?.abort('other', new Error('the client went away'));
+    const route = this.route;
+    if (route) this.plane.end(route);
+    const status = res.writableFinished ? (this.failedStatus ?? res.statusCode) : (this.failedStatus ?? 499);
+    const label = route?.id ?? this.tried[this.tried.length - 1]?.id ?? NO_BACKEND_LABEL;
+    this.accounting.finished(label, methodLabel(this.method), status, (performance.now() - this.startedAt) / 1000);
+  }
+}
+
+function hashKeyOf(headers: IncomingHttpHeaders, header: string | undefined, clientAddress: string): string {
+  if (header === undefined) return clientAddress;
+  const value = headers[header];
+  if (value === undefined) return clientAddress;
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function onResponseClose(this: ServerResponse): void {
+  (this as Tracked)[EXCHANGE]?.finish();
+}
+
+function onTryTimeout(exchange: Exchange): void {
+  exchange.tryTimedOut();
+}
+
+function onRequestTimeout(exchange: Exchange): void {
+  exchange.requestTimeout();
+}
+
+/** createRequestHandler returns the traffic listener's request handler over a data plane. */
+export function createRequestHandler(plane: DataPlane, accounting: Accounting): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => new Exchange(plane, accounting, req, res).nextTry();
+}

@@ -1,0 +1,34 @@
+import type { AlgorithmName } from './algorithms/index.js';
+import type { EngineName } from './engines/engine.js';
+
+/**
+ * The data plane runs from one Snapshot: plain, frozen data that the control plane replaces
+ * whole on every change (and that cluster mode can send to its workers as it is).
+ */
+export interface Snapshot {
+  /** grows by one with every snapshot the control plane publishes */
+  readonly version: number;
+  readonly algorithm: AlgorithmName;
+  readonly virtualNodes: number;
+  /** the lower-case header whose value hash algorithms hash; undefined: the client address */
+  readonly hashHeader: string | undefined;
+  readonly engine: EngineName;
+  readonly timeouts: Readonly<{ connect: number; perTry: number; request: number }>;
+  /** further tries, each on a different backend */
+  readonly retryAttempts: number;
+  /** every member, available or not */
+  readonly backends: readonly BackendEntry[];
+}
+
+/** One backend as the data plane needs it. */
+export interface BackendEntry {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  /** available: takes new requests (with panic mode applied) */
+  readonly available: boolean;
+  /** removing: leaves once its requests in flight have finished; the data plane says when */
+  readonly removing: boolean;
+  /** slow start ramp in ms since the epoch, when one is in progress */
+  readonly slowStart: Readonly<{ from: number; until: number }> | undefined;
+}
