@@ -4,27 +4,10 @@
  * a few array writes and no allocation.
  */
 
-export type StatusEventKind = 'state' | 'ejection' | 'algorithm' | 'reload' | 'backend';
+import type { BackendTraffic, StatusEvent, StatusEventKind } from './status-document.js';
 
-export interface StatusEvent {
-  /** ISO time */
-  at: string;
-  kind: StatusEventKind;
-  message: string;
-  backend?: string;
-}
-
-export interface BackendTraffic {
-  /** requests per second over the last 10 complete seconds (fewer if the backend's first request was more recent) */
-  rps: number;
-  /** share of answers that were errors (5xx, balancer errors, no answer) over the last 10 complete seconds, 0..1 */
-  errorRate: number;
-  /** latency percentiles over the last 10 complete seconds, in milliseconds (0 without requests) */
-  p50Ms: number;
-  p99Ms: number;
-  /** one value per complete second of the window, oldest first */
-  series: { rps: number[]; errorRate: number[]; p99Ms: number[] };
-}
+// Declared with the status document; still exported from here for code that imports them from stats.js.
+export type { BackendTraffic, StatusEvent, StatusEventKind } from './status-document.js';
 
 export interface TrafficSnapshot {
   backends: Record<string, BackendTraffic>;

@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
 import { NO_BACKEND_LABEL } from './metrics.js';
-import type { BackendTraffic, TrafficStats } from './stats.js';
-import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from './status-page-html.js';
+import type { TrafficStats } from './stats.js';
+import type { BackendTraffic, StatusBackend, StatusDocument } from './status-document.js';
 
-export interface StatusBackend {
-  id: string;
-  url: string;
-  weight: number;
-  state: 'healthy' | 'unhealthy' | 'draining' | 'ejected';
-  activeRequests: number;
-  totalRequests: number;
-}
+export type { StatusBackend, StatusBackendView, StatusDocument } from './status-document.js';
 
 /** What the status page shows, read afresh for every poll. */
 export interface StatusSource {
@@ -23,36 +18,58 @@ export interface StatusSource {
   tokenRequired: boolean;
 }
 
-export type StatusBackendView = StatusBackend & BackendTraffic;
+/** page.html, page.css and page.js: `npm run build` puts them from src/status-page/ into dist/status-page/, next to this module's build. */
+const PAGE_DIR = new URL('./status-page/', import.meta.url);
 
-/** The body of GET /status.json. */
-export interface StatusDocument {
-  algorithm: string;
-  algorithms: readonly string[];
-  tokenRequired: boolean;
-  backends: StatusBackendView[];
-  /** requests refused for lack of an available backend (counted under the backend label "none") */
-  refused: { rps: number; series: number[] };
-  /** newest first */
-  events: ReturnType<TrafficStats['snapshot']>['events'];
-  generatedAt: string;
+interface StatusPage {
+  html: string;
+  contentSecurityPolicy: string;
+}
+
+/** Read once, on the first GET / rather than at import: tests import src/ through tsx, and src/ has no page.js. */
+let statusPage: StatusPage | undefined;
+
+function readPageFile(name: string): string {
+  const url = new URL(name, PAGE_DIR);
+  try {
+    return readFileSync(url, 'utf8');
+  } catch (error) {
+    throw new Error(`status page: cannot read ${fileURLToPath(url)}: run \`npm run build\`, which compiles the page into balancer/dist/status-page/`, { cause: error });
+  }
+}
+
+function replaceTag(html: string, tag: string, replacement: string): string {
+  const at = html.indexOf(tag);
+  if (at < 0) throw new Error(`status page: page.html has no ${tag}`);
+  return html.slice(0, at) + replacement + html.slice(at + tag.length);
 }
 
 function cspHash(text: string): string {
   return `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 }
 
-/** Only the page's own inline style and script run, it talks only to its own origin, and no other site may frame it. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `script-src ${cspHash(STATUS_PAGE_SCRIPT)}`,
-  `style-src ${cspHash(STATUS_PAGE_STYLE)}`,
-  "connect-src 'self'",
-  "img-src 'self' data:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+function loadStatusPage(): StatusPage {
+  const style = readPageFile('page.css');
+  const script = readPageFile('page.js');
+  // Inlined, so that the CSP can allow exactly this style and this script by hash.
+  let html = readPageFile('page.html');
+  html = replaceTag(html, '<link rel="stylesheet" href="page.css">', `<style>${style}</style>`);
+  html = replaceTag(html, '<script type="module" src="page.js"></script>', `<script type="module">${script}</script>`);
+  return {
+    html,
+    // Only the page's own inline style and script run, it talks only to its own origin, and no other site may frame it.
+    contentSecurityPolicy: [
+      "default-src 'none'",
+      `script-src ${cspHash(script)}`,
+      `style-src ${cspHash(style)}`,
+      "connect-src 'self'",
+      "img-src 'self' data:",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; '),
+  };
+}
 
 function idle(windowSeconds: number): BackendTraffic {
   const zeros = (): number[] => new Array<number>(windowSeconds).fill(0);
@@ -83,14 +100,15 @@ export function statusDocument(source: StatusSource, now = Date.now()): StatusDo
 export function createStatusRouter(source: StatusSource): Router {
   const router = express.Router();
   router.get('/', (_req, res) => {
+    statusPage ??= loadStatusPage();
     res.set({
-      'content-security-policy': CONTENT_SECURITY_POLICY,
+      'content-security-policy': statusPage.contentSecurityPolicy,
       'x-content-type-options': 'nosniff',
       'x-frame-options': 'DENY',
       'referrer-policy': 'no-referrer',
       'cache-control': 'no-cache',
     });
-    res.type('html').send(STATUS_PAGE_HTML);
+    res.type('html').send(statusPage.html);
   });
   router.get('/status.json', (_req, res) => {
     res.set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
