@@ -47,3 +47,14 @@ export function hasBody(headers: IncomingHttpHeaders): boolean {
   const length = headers['content-length'];
   return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }
+
+/**
+ * prepareRequest rewrites a client request's headers for the backend, once for all its tries:
+ * hop-by-hop headers out, forwarding headers in, and no Expect (Node has answered the client's
+ * 100-continue already, so the backend gets the body straight away).
+ */
+export function prepareRequest(req: IncomingMessage): { closeConnection: boolean; requestId: string } {
+  const closeConnection = stripHopByHop(req.headers);
+  delete req.headers.expect;
+  return { closeConnection, requestId: addForwardingHeaders(req) };
+}

@@ -210,9 +210,11 @@ interface Scenario {
 }
 
 function defineScenario(driver: LabDriver, scenario: Scenario): void {
-  test(`${driver.suite}: ${scenario.title}`, { skip: scenario.skip ?? false }, async (t) => {
+  // Names the engine in test names and timeline files, e.g. "processes (undici)" and processes-undici-1-sigkill.json.
+  const suite = testEngine === 'http-proxy' ? driver.suite : `${driver.suite}-${testEngine}`;
+  test(`${driver.suite} (${testEngine}): ${scenario.title}`, { skip: scenario.skip ?? false }, async (t) => {
     const lab = await driver.start(t, scenario.options);
-    const session = new Session(driver.suite, scenario.key, scenario.title, lab, scenario.durationMs);
+    const session = new Session(suite, scenario.key, scenario.title, lab, scenario.durationMs);
     try {
       await scenario.run(session);
     } finally {

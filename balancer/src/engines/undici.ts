@@ -1,8 +1,35 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream } from './engine.js';
 import { classifyError, type FailureKind } from '../pipeline/error-mapping.js';
 import { IDLE_SOCKET_TIMEOUT_MS } from './keep-alive.js';
+
+/**
+ * preciseConnector: undici's connector with the connect timeout on a plain timer. undici's own
+ * runs on its coarse timers (about 0.5 to 1 s late), which would let timeouts.perTry fire first
+ * and turn a connect timeout (retried whatever the method) into a per-try timeout.
+ */
+function preciseConnector(timeoutMs: number): buildConnector.connector {
+  const connect = buildConnector({ timeout: 0 });
+  return (options, callback) => {
+    let timer: NodeJS.Timeout | undefined;
+    // The connector returns its socket, though its type says void.
+    const socket = connect(options, (error, connected) => {
+      if (timer === undefined) return;
+      clearTimeout(timer);
+      timer = undefined;
+      if (error) callback(error, null);
+      else callback(null, connected!);
+    }) as unknown as Socket | undefined;
+    timer = setTimeout(() => {
+      timer = undefined;
+      socket?.destroy();
+      callback(Object.assign(new Error(`no connection within ${timeoutMs} ms`), { code: 'UND_ERR_CONNECT_TIMEOUT' }), null);
+    }, timeoutMs);
+    return socket;
+  };
+}
 
 class UndiciUpstream implements Upstream {
   readonly pool: Pool;
@@ -14,7 +41,7 @@ class UndiciUpstream implements Upstream {
       pipelining: 1,
       keepAliveTimeout: IDLE_SOCKET_TIMEOUT_MS,
       keepAliveMaxTimeout: IDLE_SOCKET_TIMEOUT_MS,
-      connect: { timeout: connectTimeout },
+      connect: preciseConnector(connectTimeout),
       // The pipeline times the response head (timeouts.perTry) and the whole exchange (timeouts.request) itself.
       headersTimeout: 0,
       bodyTimeout: 0,

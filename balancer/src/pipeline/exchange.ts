@@ -5,7 +5,7 @@ import type { EngineTry, TryFailure, TryObserver } from '../engines/engine.js';
 import type { PickContext } from '../backends/view.js';
 import type { Snapshot } from '../snapshot.js';
 import { lbErrors, sendError, type LbErrorCode } from '../errors.js';
-import { addForwardingHeaders, hasBody, stripHopByHop } from '../headers.js';
+import { hasBody, prepareRequest, stripHopByHop } from '../headers.js';
 import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
 import { ANSWER_FOR, type ExchangeFailure } from './error-mapping.js';
 import { retryDecision, type BodyState } from './retry-policy.js';
@@ -59,10 +59,7 @@ class Exchange implements TryObserver {
   ) {
     const headers = req.headers;
     this.settings = plane.current.snapshot;
-    this.closeConnection = stripHopByHop(headers);
-    // Node has answered the client's 100-continue already; the backend gets the body straight away.
-    delete headers.expect;
-    this.requestId = addForwardingHeaders(req);
+    ({ closeConnection: this.closeConnection, requestId: this.requestId } = prepareRequest(req));
     this.method = req.method ?? 'GET';
     this.body = hasBody(headers) ? 'streamed' : 'none';
     const clientAddress = req.socket.remoteAddress ?? '';
