@@ -32,12 +32,7 @@ export interface BackendGaugeSource {
 /** The balancer's prom-client registry and metrics; per-request updates go through cached label children. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: METRIC.requests,
-    help: 'Requests answered to clients, by the backend that answered (none if refused), method and status code',
-    labelNames: ['backend', 'method', 'code'] as const,
-    registers: [this.registry],
-  });
+  readonly requests = counter(this.registry, METRIC.requests, 'Requests answered to clients, by the backend that answered (none if refused), method and status code', ['backend', 'method', 'code']);
   readonly requestDuration = new Histogram({
     name: METRIC.requestDuration,
     help: 'Time from request received to response finished, in seconds, by the backend that answered',
@@ -45,36 +40,11 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly retries = new Counter({
-    name: METRIC.retries,
-    help: 'Tries that failed and were retried on another backend, by the backend that failed',
-    labelNames: ['backend'] as const,
-    registers: [this.registry],
-  });
-  readonly healthChecks = new Counter({
-    name: METRIC.healthChecks,
-    help: 'Active health checks, by backend and result',
-    labelNames: ['backend', 'result'] as const,
-    registers: [this.registry],
-  });
-  readonly stateChanges = new Counter({
-    name: METRIC.stateChanges,
-    help: 'Backend state changes, by backend and the state entered',
-    labelNames: ['backend', 'to'] as const,
-    registers: [this.registry],
-  });
-  readonly ejections = new Counter({
-    name: METRIC.ejections,
-    help: 'Ejections by outlier detection (passive health), by backend',
-    labelNames: ['backend'] as const,
-    registers: [this.registry],
-  });
-  readonly configReloads = new Counter({
-    name: METRIC.configReloads,
-    help: 'Configuration reloads, by result',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
+  readonly retries = counter(this.registry, METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);
+  readonly healthChecks = counter(this.registry, METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
+  readonly stateChanges = counter(this.registry, METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
+  readonly ejections = counter(this.registry, METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
+  readonly configReloads = counter(this.registry, METRIC.configReloads, 'Configuration reloads, by result', ['result']);
   readonly info = new Gauge({
     name: METRIC.info,
     help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
@@ -122,6 +92,10 @@ export class Metrics {
     this.info.reset();
     this.info.set(info, 1);
   }
+}
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 /** backendGauge is a gauge labelled by backend whose values are read from the pool at scrape time, never on the request path. */

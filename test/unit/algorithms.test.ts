@@ -38,11 +38,27 @@ test('every algorithm returns undefined when no backend is available, and one of
   }
 });
 
-test('weighted-round-robin is smooth: 3:1:1 gives a b a c a, repeated', () => {
+test('weighted-round-robin interleaves by weight: 3:1:1 gives a a b a c, repeated', () => {
   const backends = testBackends(3, 1, 1);
   const algorithm = createAlgorithm('weighted-round-robin', options);
   const sequence = Array.from({ length: 10 }, () => algorithm.pick(backends, context())!.id).join(' ');
-  assert.equal(sequence, 'b1 b2 b1 b3 b1 b1 b2 b1 b3 b1');
+  assert.equal(sequence, 'b1 b1 b2 b1 b3 b1 b1 b2 b1 b3');
+});
+
+test('weighted-round-robin gives every backend its exact share in each period, with weights from 1 to 7 over 30 backends', () => {
+  const backends = testBackends(...Array.from({ length: 30 }, (_, i) => 1 + (i % 7)));
+  const total = backends.reduce((sum, backend) => sum + backend.weight, 0);
+  const algorithm = createAlgorithm('weighted-round-robin', options);
+  const counts = tally(Array.from({ length: total * 4 }, () => algorithm.pick(backends, context())));
+  for (const backend of backends) assert.equal(counts[backend.id], backend.weight * 4, backend.id);
+});
+
+test('weighted-round-robin follows a slow-start ramp: a backend at a tenth of its weight gets a tenth of its share', () => {
+  const backends = testBackends(1, 1);
+  const ramping: TestCandidate = { ...backends[1]!, effectiveWeight: () => 0.1 };
+  const algorithm = createAlgorithm('weighted-round-robin', options);
+  const counts = tally(Array.from({ length: 1100 }, () => algorithm.pick([backends[0]!, ramping], context())));
+  assert.equal(counts.b2, 100, JSON.stringify(counts));
 });
 
 test('least-connections takes the least loaded per unit of weight and breaks ties fairly', () => {

@@ -1,7 +1,8 @@
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
 import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream } from './engine.js';
-import { classifyError, type FailureKind } from '../pipeline/error-mapping.js';
+import type { FailureKind } from '../pipeline/error-mapping.js';
+import { TryReport } from './try-report.js';
 import { IDLE_SOCKET_TIMEOUT_MS } from './keep-alive.js';
 
 /** Stands in for the body of a bodiless request: ends the upstream request at once, on every try. */
@@ -30,31 +31,11 @@ class HttpProxyUpstream implements Upstream {
 
 class HttpProxyTry implements EngineTry {
   proxyReq: ClientRequest | undefined;
-  aborted: { kind: FailureKind; cause: Error } | undefined;
-  headSeen = false;
-  settled = false;
 
-  constructor(
-    readonly res: ServerResponse,
-    readonly observer: TryObserver,
-  ) {}
+  constructor(readonly report: TryReport) {}
 
   abort(kind: FailureKind, cause: Error): void {
-    if (this.settled) return;
-    this.aborted = { kind, cause };
-    if (this.headSeen) this.res.destroy();
-    this.proxyReq?.destroy(cause);
-  }
-
-  fail(error: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (this.headSeen) {
-      this.res.destroy();
-      this.observer.onBodyError(error);
-    } else {
-      this.observer.onFailure(this.aborted ?? { kind: classifyError(error), cause: error });
-    }
+    if (this.report.abort(kind, cause)) this.proxyReq?.destroy(cause);
   }
 }
 
@@ -68,17 +49,17 @@ export class HttpProxyEngine implements Engine {
       const attempt = (req as Tracked)[TRY];
       if (!attempt) return;
       attempt.proxyReq = proxyReq;
-      if (attempt.aborted) proxyReq.destroy(attempt.aborted.cause);
+      const aborted = attempt.report.abortCause;
+      if (aborted) proxyReq.destroy(aborted);
     });
     this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
-      const attempt = (req as Tracked)[TRY];
-      if (!attempt || attempt.settled) return;
-      attempt.headSeen = true;
-      attempt.observer.onHead(proxyRes.statusCode ?? 502, proxyRes.headers);
-      proxyRes.once('error', (error) => attempt.fail(error));
+      const report = (req as Tracked)[TRY]?.report;
+      if (!report) return;
+      report.head(proxyRes.statusCode ?? 502, proxyRes.headers);
+      proxyRes.once('error', (error) => report.fail(error));
       proxyRes.once('end', () => {
-        attempt.settled = true;
-        if (proxyRes.rawTrailers.length > 0) attempt.res.addTrailers(proxyRes.trailers);
+        report.ended();
+        if (proxyRes.rawTrailers.length > 0) report.res.addTrailers(proxyRes.trailers);
       });
     });
   }
@@ -88,7 +69,7 @@ export class HttpProxyEngine implements Engine {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
-    const attempt = new HttpProxyTry(res, observer);
+    const attempt = new HttpProxyTry(new TryReport(res, observer));
     (req as Tracked)[TRY] = attempt;
     const { withBody, bodiless: noBody } = upstream as HttpProxyUpstream;
     this.proxy.web(req, res, bodiless ? noBody : withBody, onProxyError);
@@ -101,5 +82,5 @@ export class HttpProxyEngine implements Engine {
 }
 
 function onProxyError(error: Error, req: IncomingMessage): void {
-  (req as Tracked)[TRY]?.fail(error);
+  (req as Tracked)[TRY]?.report.fail(error);
 }

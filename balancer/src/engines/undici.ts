@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream } from './engine.js';
-import { classifyError, type FailureKind } from '../pipeline/error-mapping.js';
+import type { FailureKind } from '../pipeline/error-mapping.js';
+import { TryReport } from './try-report.js';
 import { IDLE_SOCKET_TIMEOUT_MS } from './keep-alive.js';
 
 /**
@@ -56,58 +57,44 @@ class UndiciUpstream implements Upstream {
 /** One try as an undici dispatch handler: the response body is written to the client as it arrives, with backpressure both ways. */
 class UndiciTry implements Dispatcher.DispatchHandler, EngineTry {
   private controller: Dispatcher.DispatchController | undefined;
-  private aborted: { kind: FailureKind; cause: Error } | undefined;
-  private headSeen = false;
-  private settled = false;
 
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly observer: TryObserver,
-  ) {}
+  constructor(private readonly report: TryReport) {}
 
   abort(kind: FailureKind, cause: Error): void {
-    if (this.settled) return;
-    this.aborted = { kind, cause };
-    this.controller?.abort(cause);
+    if (this.report.abort(kind, cause)) this.controller?.abort(cause);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.aborted) controller.abort(this.aborted.cause);
+    const aborted = this.report.abortCause;
+    if (aborted) controller.abort(aborted);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx: the client's own 100-continue was answered by Node already
-    this.headSeen = true;
-    this.observer.onHead(statusCode, headers);
-    const res = this.res;
+    this.report.head(statusCode, headers);
+    const res = this.report.res;
     if (statusMessage) res.statusMessage = statusMessage;
     res.writeHead(statusCode, headers);
     res.on('drain', () => controller.resume());
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
+    if (!this.report.res.write(chunk)) controller.pause();
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    this.settled = true;
+    this.report.ended();
+    const res = this.report.res;
     for (const _name in trailers) {
-      this.res.addTrailers(trailers as Record<string, string>);
+      res.addTrailers(trailers as Record<string, string>);
       break;
     }
-    this.res.end();
+    res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (this.headSeen) {
-      this.res.destroy();
-      this.observer.onBodyError(error);
-    } else {
-      this.observer.onFailure(this.aborted ?? { kind: classifyError(error), cause: error });
-    }
+    this.report.fail(error);
   }
 }
 
@@ -122,7 +109,7 @@ export class UndiciEngine implements Engine {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
-    const attempt = new UndiciTry(res, observer);
+    const attempt = new UndiciTry(new TryReport(res, observer));
     const headers = req.headers;
     // undici frames the body itself and refuses these headers.
     delete headers['transfer-encoding'];
