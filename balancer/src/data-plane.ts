@@ -103,10 +103,13 @@ export class DataPlane {
 
   begin(route: Route): void {
     route.load.begin();
+    this.active?.algorithm.loadChanged?.(route);
   }
 
   end(route: Route): void {
-    if (route.load.end() > 0) return;
+    const left = route.load.end();
+    this.active?.algorithm.loadChanged?.(route);
+    if (left > 0) return;
     if (route.entry.removing && this.routes.get(route.id) === route) this.reporter.drained(route.id);
     else if (this.leaving.get(route.id) === route) {
       this.leaving.delete(route.id);

@@ -61,16 +61,42 @@ test('weighted-round-robin follows a slow-start ramp: a backend at a tenth of it
   assert.equal(counts.b2, 100, JSON.stringify(counts));
 });
 
-test('least-connections takes the least loaded per unit of weight and breaks ties fairly', () => {
+test('least-connections takes the least loaded per unit of weight, and equal backends take turns', () => {
   const [a, b, c] = testBackends(1, 1, 2);
   const algorithm = createAlgorithm('least-connections', options);
   inFlight(a!, 3);
   inFlight(b!, 1);
   inFlight(c!, 4); // 2 per unit of weight
   assert.equal(algorithm.pick([a!, b!, c!], context()), b);
+  // Requests start on the pick and end later, as on the request path: the algorithm hears of both.
   const idle = testBackends(1, 1, 1);
-  const counts = tally(Array.from({ length: 3000 }, () => algorithm.pick(idle, context())));
-  for (const id of ['b1', 'b2', 'b3']) assert.ok(Math.abs((counts[id] ?? 0) - 1000) < 150, JSON.stringify(counts));
+  const open: TestCandidate[] = [];
+  const picks = Array.from({ length: 3000 }, (_, i) => {
+    const picked = algorithm.pick(idle, context())!;
+    picked.load.begin();
+    algorithm.loadChanged!(picked);
+    open.push(picked);
+    if (i % 2 === 1) {
+      const done = open.shift()!;
+      done.load.end();
+      algorithm.loadChanged!(done);
+    }
+    return picked;
+  });
+  const counts = tally(picks);
+  for (const id of ['b1', 'b2', 'b3']) assert.ok(Math.abs((counts[id] ?? 0) - 1000) < 50, JSON.stringify(counts));
+  const loads = idle.map((backend) => backend.load.activeRequests);
+  assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, `in flight ${loads.join(', ')}: never more than one apart`);
+});
+
+test('least-connections follows load changes it is told of: a backend that gets busy stops being picked', () => {
+  const backends = testBackends(1, 1, 1);
+  const algorithm = createAlgorithm('least-connections', options);
+  const first = algorithm.pick(backends, context())!;
+  inFlight(first, 5);
+  algorithm.loadChanged!(first);
+  const counts = tally(Array.from({ length: 20 }, () => algorithm.pick(backends, context())));
+  assert.equal(counts[first.id], undefined, JSON.stringify(counts));
 });
 
 test('p2c never picks the most loaded backend, and picks the least loaded most often', () => {

@@ -17,6 +17,8 @@ import { PeakEwma } from './ewma.js';
  */
 export interface Algorithm {
   pick<T extends Candidate>(candidates: readonly T[], context: PickContext): T | undefined;
+  /** loadChanged, when an algorithm keeps an index by load: a candidate's requests in flight went up or down. */
+  loadChanged?(candidate: Candidate): void;
 }
 
 export interface AlgorithmOptions {
