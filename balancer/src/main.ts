@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }
 
   const balancer = new ControlPlane(config);
-  const dataPlane = new DataPlane(createEngine(config.engine, { connectTimeout: config.timeouts.connect }), balancer);
+  const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), balancer);
   balancer.connect((id) => dataPlane.load(id), (snapshot) => dataPlane.apply(snapshot));
   const accounting = new Accounting(balancer.metrics, balancer.stats);
   const reload = (origin: string): void => {

@@ -139,10 +139,10 @@ function send(url: string, options: { method?: string; headers?: Record<string, 
 }
 
 for (const name of engineNames) {
-  const engine = (): Engine => createEngine(name as EngineName, { connectTimeout: CONNECT_TIMEOUT_MS });
+  const engine = (): Promise<Engine> => createEngine(name as EngineName, { connectTimeout: CONNECT_TIMEOUT_MS });
 
   test(`${name}: connect refused is a connect failure with ECONNREFUSED`, async (t) => {
-    const proxy = await front(t, engine(), `http://127.0.0.1:${await freePort()}`);
+    const proxy = await front(t, await engine(), `http://127.0.0.1:${await freePort()}`);
     const result = await send(proxy.url);
     assert.equal(result.status, 599);
     assert.equal(proxy.outcomes[0]!.failure!.kind, 'connect');
@@ -160,7 +160,7 @@ for (const name of engineNames) {
     for (const filler of fillers) filler.on('error', () => {});
     t.after(() => fillers.forEach((filler) => filler.destroy()));
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const proxy = await front(t, engine(), `http://127.0.0.1:${port}`);
+    const proxy = await front(t, await engine(), `http://127.0.0.1:${port}`);
     const started = Date.now();
     const result = await send(proxy.url);
     const elapsed = Date.now() - started;
@@ -174,7 +174,7 @@ for (const name of engineNames) {
   test(`${name}: a try aborted for its per-try timeout before any response header is a timeout failure`, async (t) => {
     let requestsSeen = 0;
     const backend = await tcpBackend(t, (socket) => socket.once('data', () => requestsSeen++));
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const pending = send(proxy.url);
     const settled = proxy.settled();
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -187,7 +187,7 @@ for (const name of engineNames) {
 
   test(`${name}: a backend that closes the connection before any response byte is a reset failure`, async (t) => {
     const backend = await tcpBackend(t, (socket) => socket.once('data', () => socket.destroy()));
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const result = await send(proxy.url);
     assert.equal(result.status, 599);
     assert.equal(proxy.outcomes[0]!.failure!.kind, 'reset', String(proxy.outcomes[0]!.failure!.cause));
@@ -200,7 +200,7 @@ for (const name of engineNames) {
         socket.write(Buffer.alloc(1000, 'x'), () => setTimeout(() => socket.destroy(), 50));
       }),
     );
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const result = await send(proxy.url);
     assert.equal(result.status, 200);
     assert.equal(result.broken, true, 'the client sees the response cut off');
@@ -215,7 +215,7 @@ for (const name of engineNames) {
       res.writeHead(200, { 'content-length': '1234', 'x-method': req.method });
       res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(1234));
     });
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const result = await send(proxy.url, { method: 'HEAD' });
     assert.equal(result.status, 200);
     assert.equal(result.headers['content-length'], '1234');
@@ -240,7 +240,7 @@ for (const name of engineNames) {
       };
       next();
     });
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const result = await send(proxy.url);
     assert.equal(result.status, 200);
     assert.equal(result.headers['transfer-encoding'], 'chunked');
@@ -263,7 +263,7 @@ for (const name of engineNames) {
       });
       req.on('end', () => res.end(JSON.stringify({ received, sha256: hash.digest('hex') })));
     });
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     const sent = createHash('sha256');
     const result = await send(proxy.url, {
       method: 'POST',
@@ -304,7 +304,7 @@ for (const name of engineNames) {
       req.on('data', (chunk: Buffer) => (length += chunk.length));
       req.on('end', () => res.end(JSON.stringify({ length, expect: req.headers.expect ?? null })));
     });
-    const proxy = await front(t, engine(), backend);
+    const proxy = await front(t, await engine(), backend);
     let continued = false;
     const body = Buffer.alloc(5000, 'b');
     const result = await send(proxy.url, {
