@@ -7,10 +7,13 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json ./
+COPY common/package.json common/
 COPY balancer/package.json balancer/
 COPY backend/package.json backend/
 COPY loadgen/package.json loadgen/
 RUN npm ci --no-audit --no-fund
+COPY common/tsconfig.json common/
+COPY common/src common/src
 COPY balancer/tsconfig.json balancer/
 COPY balancer/src balancer/src
 COPY backend/tsconfig.json backend/
@@ -19,17 +22,20 @@ COPY loadgen/tsconfig.json loadgen/
 COPY loadgen/src loadgen/src
 RUN npm run build
 
-# Manifests only: each service's stage installs its own production dependencies from the lockfile.
+# Manifests only: each service's stage installs its own production dependencies from the lockfile,
+# those of @lab/common with them, and copies common/dist beside its own dist.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY common/package.json common/
 COPY balancer/package.json balancer/
 COPY backend/package.json backend/
 COPY loadgen/package.json loadgen/
 
 FROM runtime AS balancer
 RUN npm ci --no-audit --no-fund --omit=dev --workspace=@lab/balancer && npm cache clean --force
+COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/balancer/dist balancer/dist
 COPY balancer/examples /etc/balancer
 USER node
@@ -43,6 +49,7 @@ CMD ["node", "balancer/dist/main.js"]
 # the control port, so an injected fault (failing /health, hang) shows in the balancer, not in Docker.
 FROM runtime AS backend
 RUN npm ci --no-audit --no-fund --omit=dev --workspace=@lab/backend && npm cache clean --force
+COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/backend/dist backend/dist
 USER node
 EXPOSE 3000 3100
@@ -54,6 +61,7 @@ CMD ["node", "backend/dist/main.js"]
 # the one-off CLI: docker run IMAGE node loadgen/dist/main.js --url URL.
 FROM runtime AS loadgen
 RUN npm ci --no-audit --no-fund --omit=dev --workspace=@lab/loadgen && npm cache clean --force
+COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/loadgen/dist loadgen/dist
 USER node
 EXPOSE 9464

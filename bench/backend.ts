@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readyLine } from '../common/src/ready.js';
 
 /**
  * The benchmark's upstream: a plain node:http server that answers every request with the same
@@ -18,5 +19,5 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  process.stdout.write(`backend listening id=${id} port=${(server.address() as AddressInfo).port}\n`);
+  readyLine('backend', { id, port: (server.address() as AddressInfo).port });
 });

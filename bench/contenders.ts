@@ -66,12 +66,12 @@ function register(name: string, pid: number, stop: () => Promise<void>): BenchPr
   return child;
 }
 
-/** startNode starts `node <script>` through the test helper and waits for its ready line, registered from the moment it spawns. */
-async function startNode(name: string, script: string, args: string[], ready: RegExp, env: Record<string, string> = {}) {
+/** startNode starts `node <script>` through the test helper and waits for the ready line of `ready`, registered from the moment it spawns. */
+async function startNode(name: string, script: string, args: string[], ready: string, env: Record<string, string> = {}) {
   const { service } = await startService(name, script, { args, env });
   const child = register(name, service.child.pid!, () => stopService(service));
-  const match = await service.waitForLine(ready);
-  return { child, match };
+  const fields = await service.waitForReady(ready);
+  return { child, fields };
 }
 
 async function stopService(service: Service): Promise<void> {
@@ -82,8 +82,8 @@ async function stopService(service: Service): Promise<void> {
 
 /** startBackend starts one bench backend and returns its port. */
 export async function startBackend(id: string): Promise<{ child: BenchProcess; port: number }> {
-  const { child, match } = await startNode(`backend ${id}`, 'bench/backend.ts', [], /backend listening .*port=(\d+)/, { ...TSX_ENV, BACKEND_ID: id });
-  return { child, port: Number(match[1]) };
+  const { child, fields } = await startNode(`backend ${id}`, 'bench/backend.ts', [], 'backend', { ...TSX_ENV, BACKEND_ID: id });
+  return { child, port: Number(fields.port) };
 }
 
 export interface Setup {
@@ -109,16 +109,16 @@ export async function startContender(name: ContenderName, setup: Setup): Promise
 async function startBalancer(setup: Setup): Promise<Contender> {
   const backends = setup.backendPorts.map((port, index) => `  - { url: http://127.0.0.1:${port}, name: b${index + 1} }`).join('\n');
   const file = writeConfig(setup, 'balancer.yaml', { backends });
-  const { child, match } = await startNode('balancer', 'balancer/dist/main.js', ['--config', file], /balancer listening proxy=(\S+) admin=(\S+)/);
-  await waitForHealthyBackends(match[2]!);
+  const { child, fields } = await startNode('balancer', 'balancer/dist/main.js', ['--config', file], 'balancer');
+  await waitForHealthyBackends(fields.admin);
   const version = `balancer ${packageVersion('balancer')} on http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}`;
-  return { ...child, url: match[1]!, version };
+  return { ...child, url: fields.proxy, version };
 }
 
 async function startReferenceProxy(lib: 'http-proxy' | 'http-proxy-3', setup: Setup): Promise<Contender> {
   const args = ['--lib', lib, ...setup.backendPorts.flatMap((port) => ['--backend', `http://127.0.0.1:${port}`])];
-  const { child, match } = await startNode(lib, 'bench/reference-proxy.ts', args, /reference proxy listening .*port=(\d+)/, TSX_ENV);
-  return { ...child, url: `http://127.0.0.1:${match[1]}`, version: `bare ${lib} ${packageVersion(`node_modules/${lib}`)}` };
+  const { child, fields } = await startNode(lib, 'bench/reference-proxy.ts', args, 'reference-proxy', TSX_ENV);
+  return { ...child, url: `http://127.0.0.1:${fields.port}`, version: `bare ${lib} ${packageVersion(`node_modules/${lib}`)}` };
 }
 
 async function startNginx(setup: Setup): Promise<Contender> {

@@ -1,6 +1,7 @@
 import { Agent, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { readyLine } from '../common/src/ready.js';
 
 /**
  * A bare reverse proxy for the benchmark: round-robin over the given backends with the
@@ -41,7 +42,7 @@ const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
   });
 });
 server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`reference proxy listening lib=${values.lib} port=${(server.address() as AddressInfo).port}\n`);
+  readyLine('reference-proxy', { lib: values.lib, port: (server.address() as AddressInfo).port });
 });
 // Exit normally on SIGTERM, so that `node --cpu-prof` can write its profile.
 process.on('SIGTERM', () => process.exit(0));

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { parseReadyLine } from '../common/src/ready.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const rate = Number(process.env.LAB_RATE ?? 50);
@@ -15,8 +16,8 @@ interface ChildSpec {
   args?: string[];
   env?: Record<string, string>;
   ports: number[];
-  /** the output line that says the child is ready */
-  ready: RegExp;
+  /** the service whose ready line (`<service> listening ...`) says the child is ready */
+  ready: string;
 }
 
 const backends: ChildSpec[] = [1, 2, 3].map((n) => ({
@@ -24,15 +25,15 @@ const backends: ChildSpec[] = [1, 2, 3].map((n) => ({
   script: 'backend/dist/main.js',
   env: { PORT: String(3000 + n), CONTROL_PORT: String(3100 + n), BACKEND_ID: `backend-${n}`, HOST: '127.0.0.1' },
   ports: [3000 + n, 3100 + n],
-  ready: /listening on/,
+  ready: 'backend',
 }));
-const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 9090], ready: /balancer listening/ };
+const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 9090], ready: 'balancer' };
 const loadgen: ChildSpec = {
   name: 'loadgen',
   script: 'loadgen/dist/main.js',
   env: { TARGET_URL: 'http://127.0.0.1:8080/', RATE: String(rate), CONNECTIONS: '10', METRICS_PORT: '9464' },
   ports: [9464],
-  ready: /metrics http/,
+  ready: 'loadgen',
 };
 
 const colours = [36, 32, 33, 35, 34, 31];
@@ -68,7 +69,7 @@ function start(spec: ChildSpec, index: number): Promise<void> {
       pending = lines.pop() ?? '';
       for (const line of lines) {
         process.stdout.write(`${prefix}${line}\n`);
-        if (!ready && spec.ready.test(line)) {
+        if (!ready && parseReadyLine(line)?.service === spec.ready) {
           ready = true;
           resolve();
         }

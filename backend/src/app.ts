@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { ChaosState, Problem } from './chaos.js';
 import { ABORTED, type BackendMetrics } from './metrics.js';
+import { errorBody } from '@lab/common/errors';
 
 /** Longest `?delay=MS` accepted (10 minutes). */
 export const MAX_DELAY_MS = 600_000;
@@ -87,8 +88,8 @@ export function createTrafficHandler(options: TrafficOptions): { handler: Reques
       const pass = faults.health === 'pass';
       send(res, pass ? 200 : 503, pass ? '{"status":"pass"}' : '{"status":"fail"}', started);
     } else if (faults.errorRate > 0 && Math.random() < faults.errorRate) {
-      const error = { code: 'BACKEND_ERR_INJECTED', message: `injected error (errorRate ${faults.errorRate})` };
-      send(res, faults.errorStatus, JSON.stringify({ backend: backendId, error }), started);
+      const error = errorBody('BACKEND_ERR_INJECTED', `injected error (errorRate ${faults.errorRate})`);
+      send(res, faults.errorStatus, JSON.stringify({ backend: backendId, ...error }), started);
     } else {
       send(res, 200, identityBody(backendId, req, path, shape), started);
     }
@@ -145,8 +146,8 @@ export function createTrafficHandler(options: TrafficOptions): { handler: Reques
     if (q !== -1) {
       const parsed = parseShape(url.slice(q + 1));
       if (Array.isArray(parsed)) {
-        const error = { code: 'BACKEND_ERR_INVALID_QUERY', message: 'invalid query parameters', problems: parsed };
-        send(res, 400, JSON.stringify({ backend: backendId, error }), started);
+        const error = errorBody('BACKEND_ERR_INVALID_QUERY', 'invalid query parameters', { problems: parsed });
+        send(res, 400, JSON.stringify({ backend: backendId, ...error }), started);
         return;
       }
       shape = parsed;

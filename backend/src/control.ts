@@ -1,6 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { parseChaosPatch, type ChaosState, type Problem } from './chaos.js';
 import type { BackendMetrics } from './metrics.js';
+import { sendError } from '@lab/common/errors';
 
 /** Exit code of the process after POST /chaos/crash. */
 export const CRASH_EXIT_CODE = 1;
@@ -14,7 +15,7 @@ export interface ControlOptions {
 }
 
 function invalid(res: Response, message: string, problems: Problem[]): void {
-  res.status(400).json({ error: { code: 'BACKEND_ERR_INVALID_CHAOS', message, problems } });
+  sendError(res, 400, 'BACKEND_ERR_INVALID_CHAOS', message, { problems });
 }
 
 /**
@@ -58,7 +59,7 @@ export function createControlApp(options: ControlOptions): Express {
   });
 
   app.use((req, res) => {
-    res.status(404).json({ error: { code: 'BACKEND_ERR_NOT_FOUND', message: `no control route ${req.method} ${req.path}; see GET/PUT/PATCH/DELETE /chaos, POST /chaos/crash, GET /metrics` } });
+    sendError(res, 404, 'BACKEND_ERR_NOT_FOUND', `no control route ${req.method} ${req.path}; see GET/PUT/PATCH/DELETE /chaos, POST /chaos/crash, GET /metrics`);
   });
 
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
@@ -66,7 +67,7 @@ export function createControlApp(options: ControlOptions): Express {
       invalid(res, 'the body is not a JSON object; nothing changed', [{ path: 'body', message: err.message }]);
       return;
     }
-    res.status(err.status ?? 500).json({ error: { code: 'BACKEND_ERR_INTERNAL', message: err.message } });
+    sendError(res, err.status ?? 500, 'BACKEND_ERR_INTERNAL', err.message);
   });
 
   return app;

@@ -1,22 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LATENCY_BUCKETS } from '@lab/common/buckets';
+import { BACKEND_METRIC } from '@lab/common/metric-names';
 import type { ChaosState } from './chaos.js';
-
-/** Metric names of the backend, served on the control port's /metrics. Every series also carries `backend="<BACKEND_ID>"`. */
-export const METRIC = {
-  requests: 'backend_requests_total',
-  duration: 'backend_request_duration_seconds',
-  inFlight: 'backend_in_flight_requests',
-  held: 'backend_held_requests',
-  chaosLatency: 'backend_chaos_latency_seconds',
-  chaosJitter: 'backend_chaos_latency_jitter_seconds',
-  chaosErrorRate: 'backend_chaos_error_rate',
-  chaosErrorStatus: 'backend_chaos_error_status',
-  chaosHealthFailing: 'backend_chaos_health_failing',
-  chaosHang: 'backend_chaos_hang',
-} as const;
-
-/** Upper bounds of the duration histogram, in seconds: from half a millisecond (an unloaded backend) to 30 s. */
-export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Code label of a traffic request whose client went away before it was answered. */
 export const ABORTED = 'aborted';
@@ -33,15 +18,15 @@ export function createMetrics(backendId: string, chaos: ChaosState, inFlight: ()
   collectDefaultMetrics({ register: registry });
 
   const requests = new Counter({
-    name: METRIC.requests,
+    name: BACKEND_METRIC.requests,
     help: 'Traffic requests answered, by status code ("aborted" when the client left first).',
     labelNames: ['code'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: METRIC.duration,
+    name: BACKEND_METRIC.duration,
     help: 'Time from receiving a traffic request to answering it, injected latency included.',
-    buckets: DURATION_BUCKETS,
+    buckets: [...LATENCY_BUCKETS],
     registers: [registry],
   });
   const gauge = (name: string, help: string, value: () => number): void => {
@@ -54,14 +39,14 @@ export function createMetrics(backendId: string, chaos: ChaosState, inFlight: ()
       },
     });
   };
-  gauge(METRIC.inFlight, 'Traffic requests received and not yet answered.', inFlight);
-  gauge(METRIC.held, 'Traffic requests held unanswered by the hang fault.', () => chaos.heldCount);
-  gauge(METRIC.chaosLatency, 'Injected latency (chaos latencyMs), in seconds.', () => chaos.current.latencyMs / 1000);
-  gauge(METRIC.chaosJitter, 'Injected random extra latency, up to this many seconds (chaos latencyJitterMs).', () => chaos.current.latencyJitterMs / 1000);
-  gauge(METRIC.chaosErrorRate, 'Share of traffic requests answered with an injected error (chaos errorRate).', () => chaos.current.errorRate);
-  gauge(METRIC.chaosErrorStatus, 'Status code of injected errors (chaos errorStatus).', () => chaos.current.errorStatus);
-  gauge(METRIC.chaosHealthFailing, '1 while /health is made to fail (chaos health "fail").', () => (chaos.current.health === 'fail' ? 1 : 0));
-  gauge(METRIC.chaosHang, '1 while traffic requests are held unanswered (chaos hang).', () => (chaos.current.hang ? 1 : 0));
+  gauge(BACKEND_METRIC.inFlight, 'Traffic requests received and not yet answered.', inFlight);
+  gauge(BACKEND_METRIC.held, 'Traffic requests held unanswered by the hang fault.', () => chaos.heldCount);
+  gauge(BACKEND_METRIC.chaosLatency, 'Injected latency (chaos latencyMs), in seconds.', () => chaos.current.latencyMs / 1000);
+  gauge(BACKEND_METRIC.chaosJitter, 'Injected random extra latency, up to this many seconds (chaos latencyJitterMs).', () => chaos.current.latencyJitterMs / 1000);
+  gauge(BACKEND_METRIC.chaosErrorRate, 'Share of traffic requests answered with an injected error (chaos errorRate).', () => chaos.current.errorRate);
+  gauge(BACKEND_METRIC.chaosErrorStatus, 'Status code of injected errors (chaos errorStatus).', () => chaos.current.errorStatus);
+  gauge(BACKEND_METRIC.chaosHealthFailing, '1 while /health is made to fail (chaos health "fail").', () => (chaos.current.health === 'fail' ? 1 : 0));
+  gauge(BACKEND_METRIC.chaosHang, '1 while traffic requests are held unanswered (chaos hang).', () => (chaos.current.hang ? 1 : 0));
 
   const codeLabels = new Map<number | string, { code: string }>();
   return {

@@ -32,6 +32,7 @@ import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import { BALANCER_METRIC, LOADGEN_METRIC } from '../../common/src/metric-names.js';
 
 /** The provisioned Prometheus datasource (grafana/provisioning/datasources/prometheus.yaml). */
 export const DATASOURCE: DataSourceRef = { type: 'prometheus', uid: 'prometheus' };
@@ -80,8 +81,8 @@ function latencyQueries(): DataqueryBuilder[] {
       query(String.fromCharCode(firstRef + i), `histogram_quantile(${q}, sum by (le) (rate(${bucket}[$__rate_interval])))`, `${side} p${Math.round(q * 100)}`),
     );
   return [
-    ...at('balancer', `lb_request_duration_seconds_bucket{${BACKENDS}}`, 'A'.charCodeAt(0)),
-    ...at('client', 'loadgen_request_duration_seconds_bucket', 'D'.charCodeAt(0)),
+    ...at('balancer', `${BALANCER_METRIC.requestDuration}_bucket{${BACKENDS}}`, 'A'.charCodeAt(0)),
+    ...at('client', `${LOADGEN_METRIC.duration}_bucket`, 'D'.charCodeAt(0)),
   ];
 }
 
@@ -91,8 +92,8 @@ export function buildDashboard(): Dashboard {
     .label('Backend')
     .description('Backends as the balancer names them (the name key, else host:port)')
     .datasource(DATASOURCE)
-    .query('label_values(lb_backend_up, backend)')
-    .definition('label_values(lb_backend_up, backend)')
+    .query(`label_values(${BALANCER_METRIC.backendUp}, backend)`)
+    .definition(`label_values(${BALANCER_METRIC.backendUp}, backend)`)
     .refresh(VariableRefresh.OnTimeRangeChanged)
     .sort(VariableSort.NaturalAsc)
     .multi(true)
@@ -104,11 +105,11 @@ export function buildDashboard(): Dashboard {
   const algorithm = new stat.PanelBuilder()
     .id(1)
     .title('Algorithm')
-    .description('The balancing algorithm in force (label algorithm of lb_info). It changes with PUT /algorithm or a configuration reload.')
+    .description(`The balancing algorithm in force (label algorithm of ${BALANCER_METRIC.info}). It changes with PUT /algorithm or a configuration reload.`)
     .datasource(DATASOURCE)
     .span(4)
     .height(8)
-    .withTarget(query('A', 'max by (algorithm) (lb_info)', '{{algorithm}}').instant())
+    .withTarget(query('A', `max by (algorithm) (${BALANCER_METRIC.info})`, '{{algorithm}}').instant())
     .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
     .textMode(BigValueTextMode.Name)
     .colorMode(BigValueColorMode.None)
@@ -123,7 +124,7 @@ export function buildDashboard(): Dashboard {
     .unit('reqps')
     .fillOpacity(60)
     .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
-    .withTarget(query('A', `sum by (backend) (rate(lb_requests_total{${BACKENDS}}[$__rate_interval]))`, '{{backend}}'));
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.requests}{${BACKENDS}}[$__rate_interval]))`, '{{backend}}'));
 
   const share = graph(
     3,
@@ -136,7 +137,7 @@ export function buildDashboard(): Dashboard {
     .withTarget(
       query(
         'A',
-        `sum by (backend) (rate(lb_requests_total{${BACKENDS}}[$__rate_interval])) / ignoring (backend) group_left sum(rate(lb_requests_total{backend!="none"}[$__rate_interval]))`,
+        `sum by (backend) (rate(${BALANCER_METRIC.requests}{${BACKENDS}}[$__rate_interval])) / ignoring (backend) group_left sum(rate(${BALANCER_METRIC.requests}{backend!="none"}[$__rate_interval]))`,
         '{{backend}}',
       ),
     );
@@ -148,7 +149,7 @@ export function buildDashboard(): Dashboard {
     .datasource(DATASOURCE)
     .span(12)
     .height(8)
-    .withTarget(query('A', `max by (backend) (lb_backend_up{${BACKENDS}})`, '{{backend}}'))
+    .withTarget(query('A', `max by (backend) (${BALANCER_METRIC.backendUp}{${BACKENDS}})`, '{{backend}}'))
     .mappings([
       {
         type: MappingType.ValueToText,
@@ -177,7 +178,7 @@ export function buildDashboard(): Dashboard {
   )
     .unit('short')
     .decimals(0)
-    .withTarget(query('A', `sum by (backend) (lb_backend_active_requests{${BACKENDS}})`, '{{backend}}'));
+    .withTarget(query('A', `sum by (backend) (${BALANCER_METRIC.activeRequests}{${BACKENDS}})`, '{{backend}}'));
 
   const errors = graph(
     6,
@@ -186,8 +187,8 @@ export function buildDashboard(): Dashboard {
     8,
   )
     .unit('reqps')
-    .withTarget(query('A', 'sum by (code) (rate(lb_requests_total{code=~"5.."}[$__rate_interval]))', 'balancer {{code}}'))
-    .withTarget(query('B', 'sum by (code) (rate(loadgen_requests_total{code!~"2.."}[$__rate_interval]))', 'client {{code}}'))
+    .withTarget(query('A', `sum by (code) (rate(${BALANCER_METRIC.requests}{code=~"5.."}[$__rate_interval]))`, 'balancer {{code}}'))
+    .withTarget(query('B', `sum by (code) (rate(${LOADGEN_METRIC.requests}{code!~"2.."}[$__rate_interval]))`, 'client {{code}}'))
     .overrideByQuery('B', dashed);
 
   const latency = graph(
@@ -207,9 +208,9 @@ export function buildDashboard(): Dashboard {
     8,
   )
     .unit('reqps')
-    .withTarget(query('A', 'sum(loadgen_target_rate)', 'target'))
-    .withTarget(query('B', 'sum(rate(loadgen_requests_total[$__rate_interval]))', 'settled'))
-    .withTarget(query('C', 'sum(rate(loadgen_requests_total{code=~"2.."}[$__rate_interval]))', '2xx'))
+    .withTarget(query('A', `sum(${LOADGEN_METRIC.targetRate})`, 'target'))
+    .withTarget(query('B', `sum(rate(${LOADGEN_METRIC.requests}[$__rate_interval]))`, 'settled'))
+    .withTarget(query('C', `sum(rate(${LOADGEN_METRIC.requests}{code=~"2.."}[$__rate_interval]))`, '2xx'))
     .overrideByQuery('A', dashed);
 
   const failures = graph(
@@ -219,9 +220,9 @@ export function buildDashboard(): Dashboard {
     12,
   )
     .unit('ops')
-    .withTarget(query('A', `sum by (backend) (rate(lb_retries_total{${BACKENDS}}[$__rate_interval]))`, 'retries from {{backend}}'))
-    .withTarget(query('B', `sum by (backend) (rate(lb_health_checks_total{result="fail", ${BACKENDS}}[$__rate_interval]))`, 'health check failed {{backend}}'))
-    .withTarget(query('C', `sum by (backend) (increase(lb_ejections_total{${BACKENDS}}[$__rate_interval]))`, 'ejections {{backend}}'))
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.retries}{${BACKENDS}}[$__rate_interval]))`, 'retries from {{backend}}'))
+    .withTarget(query('B', `sum by (backend) (rate(${BALANCER_METRIC.healthChecks}{result="fail", ${BACKENDS}}[$__rate_interval]))`, 'health check failed {{backend}}'))
+    .withTarget(query('C', `sum by (backend) (increase(${BALANCER_METRIC.ejections}{${BACKENDS}}[$__rate_interval]))`, 'ejections {{backend}}'))
     .overrideByQuery('C', [
       { id: 'custom.drawStyle', value: GraphDrawStyle.Bars },
       { id: 'custom.axisPlacement', value: AxisPlacement.Right },
@@ -239,7 +240,7 @@ export function buildDashboard(): Dashboard {
     .unit('none')
     .decimals(0)
     .lineInterpolation(LineInterpolation.StepAfter)
-    .withTarget(query('A', 'sum by (result) (lb_config_reloads_total)', '{{result}}'))
+    .withTarget(query('A', `sum by (result) (${BALANCER_METRIC.configReloads})`, '{{result}}'))
     .overrideByName('success', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'green' } }])
     .overrideByName('failure', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]);
 

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseDuration } from '@lab/common/durations';
 
 /** Methods autocannon's response parser handles (HEAD is left out: the parser would wait for a body that never comes). */
 export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -45,12 +46,11 @@ export class UsageError extends Error {
 
 const quote = (value: string): string => JSON.stringify(value);
 
-/** parseDuration reads seconds: a number, or a number with ms, s or m. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m)?$/.exec(text.trim());
-  if (!match) return undefined;
-  const value = Number(match[1]);
-  return match[2] === 'ms' ? value / 1000 : match[2] === 'm' ? value * 60 : value;
+/** seconds reads --duration and --timeout: a bare number is seconds, else a duration such as "500ms" or "2m". */
+function seconds(text: string): number | undefined {
+  if (/^(\d+(\.\d+)?|\.\d+)$/.test(text.trim())) return Number(text);
+  const ms = parseDuration(text);
+  return ms === undefined ? undefined : ms / 1000;
 }
 
 /** parseCommand reads the command line and, for continuous mode, the environment; it throws UsageError. */
@@ -91,7 +91,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): Command {
   const number = (flag: string, variable: string, fallback: number, check: (n: number) => boolean, what: string): number => {
     const given = pick(flag, variable);
     if (given === undefined) return fallback;
-    const value = flag === 'duration' || flag === 'timeout' ? parseDuration(given[1]) : given[1].trim() === '' ? NaN : Number(given[1]);
+    const value = flag === 'duration' || flag === 'timeout' ? seconds(given[1]) : given[1].trim() === '' ? NaN : Number(given[1]);
     if (value === undefined || !Number.isFinite(value) || !check(value)) {
       problems.push(`${given[0]} must be ${what}; got ${quote(given[1])}`);
       return fallback;

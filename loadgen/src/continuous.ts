@@ -4,6 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Command } from './args.js';
 import { startLoad } from './engine.js';
 import { createLoadgenMetrics } from './metrics.js';
+import { sendError, sendJson } from '@lab/common/errors';
+import { hostPort } from '@lab/common/host-port';
+import { log } from '@lab/common/log';
+import { readyLine } from '@lab/common/ready';
+import { onShutdown } from '@lab/common/shutdown';
 
 /** Highest rate PUT /rate accepts, in requests per second. */
 const MAX_RATE = 1_000_000;
@@ -11,12 +16,6 @@ const MAX_RATE = 1_000_000;
 const STATUS_EVERY_MS = 10_000;
 
 type Continuous = Extract<Command, { mode: 'continuous' }>;
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
   let text = '';
@@ -31,7 +30,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<strin
  * runContinuous keeps load running against the target until SIGTERM/SIGINT, and serves on the metrics port:
  * GET /metrics (Prometheus), GET /rate and PUT /rate {"rate": N} (0 pauses), GET /healthz.
  */
-export async function runContinuous(command: Continuous, log: (line: string) => void): Promise<void> {
+export async function runContinuous(command: Continuous): Promise<void> {
   const metrics = createLoadgenMetrics();
   let sent = 0;
   let failed = 0;
@@ -57,7 +56,7 @@ export async function runContinuous(command: Continuous, log: (line: string) => 
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
       } else if (req.method === 'GET' && path === '/rate') {
-        json(res, 200, { rate: load.rate });
+        sendJson(res, 200, { rate: load.rate });
       } else if (req.method === 'PUT' && path === '/rate') {
         const text = await readBody(req, 4096);
         let body: unknown;
@@ -70,48 +69,49 @@ export async function runContinuous(command: Continuous, log: (line: string) => 
         if (typeof body !== 'object' || body === null || typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > MAX_RATE) {
           const got = text === undefined ? 'a body over 4 KiB' : typeof body === 'object' && body !== null ? JSON.stringify(rate ?? null) : `the body ${JSON.stringify(text)}`;
           const problem = { path: 'rate', message: `must be a number of requests per second from 0 (paused) to ${MAX_RATE}; got ${got}` };
-          json(res, 400, { error: { code: 'LOADGEN_ERR_INVALID_RATE', message: 'invalid rate; nothing changed', problems: [problem] } });
+          sendError(res, 400, 'LOADGEN_ERR_INVALID_RATE', 'invalid rate; nothing changed', { problems: [problem] });
           return;
         }
         const previous = load.rate;
         load.rate = rate;
-        log(`rate changed by PUT /rate: ${previous} -> ${rate} req/s`);
-        json(res, 200, { rate, previous });
+        log.info(`rate changed by PUT /rate: ${previous} -> ${rate} req/s`);
+        sendJson(res, 200, { rate, previous });
       } else if (req.method === 'GET' && path === '/healthz') {
-        json(res, 200, { status: 'pass' });
+        sendJson(res, 200, { status: 'pass' });
       } else {
-        json(res, 404, { error: { code: 'LOADGEN_ERR_NOT_FOUND', message: `no route ${req.method} ${path}; see GET /metrics, GET /rate, PUT /rate, GET /healthz` } });
+        sendError(res, 404, 'LOADGEN_ERR_NOT_FOUND', `no route ${req.method} ${path}; see GET /metrics, GET /rate, PUT /rate, GET /healthz`);
       }
-    })().catch((error: Error) => json(res, 500, { error: { code: 'LOADGEN_ERR_INTERNAL', message: error.message } }));
+    })().catch((error: Error) => sendError(res, 500, 'LOADGEN_ERR_INTERNAL', error.message));
   });
   server.listen(command.metricsPort, command.metricsHost);
   try {
     await once(server, 'listening');
   } catch (error) {
-    process.stderr.write(`loadgen: cannot listen on ${command.metricsHost}:${command.metricsPort}: ${(error as Error).message}\n`);
+    log.error(`cannot listen on ${hostPort(command.metricsHost, command.metricsPort)}: ${(error as Error).message}`);
     await load.close();
     process.exit(1);
   }
   const { port } = server.address() as AddressInfo;
-  const host = command.metricsHost.includes(':') ? `[${command.metricsHost}]` : command.metricsHost;
 
   let lastSent = 0;
   const status = setInterval(() => {
-    log(`status: ${sent} requests (${failed} errors), ${((sent - lastSent) / (STATUS_EVERY_MS / 1000)).toFixed(1)} req/s over the last ${STATUS_EVERY_MS / 1000} s, target ${load.rate} req/s`);
+    log.info(`status: ${sent} requests (${failed} errors), ${((sent - lastSent) / (STATUS_EVERY_MS / 1000)).toFixed(1)} req/s over the last ${STATUS_EVERY_MS / 1000} s, target ${load.rate} req/s`);
     lastSent = sent;
   }, STATUS_EVERY_MS);
 
-  const stop = async (signal: string): Promise<void> => {
-    log(`${signal}: stopping, waiting for ${load.inFlight} requests in flight`);
+  onShutdown(async (signal) => {
+    log.info(`${signal}: stopping, waiting for ${load.inFlight} requests in flight`);
     clearInterval(status);
     await load.close();
     server.close();
     server.closeAllConnections();
-    log(`stopped after ${sent} requests (${failed} errors)`);
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-  // Only now: whoever reads this line may signal at once.
-  log(`continuous: ${command.method} ${command.url} at ${load.rate} req/s over ${command.connections} connections; metrics http://${host}:${port}/metrics`);
+    log.info(`stopped after ${sent} requests (${failed} errors)`);
+  });
+  readyLine('loadgen', {
+    metrics: `http://${hostPort(command.metricsHost, port)}/metrics`,
+    target: command.url,
+    method: command.method,
+    rate: load.rate,
+    connections: command.connections,
+  });
 }

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command.mode === 'continuous') {
-    await runContinuous(command, (line) => process.stdout.write(`loadgen ${line}\n`));
+    await runContinuous(command);
     return;
   }
   if (command.json !== undefined) {

@@ -1,18 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LATENCY_BUCKETS } from '@lab/common/buckets';
+import { LOADGEN_METRIC } from '@lab/common/metric-names';
 import type { ErrorKind, Load, Outcomes } from './engine.js';
-
-/** Metric names of the continuous mode's /metrics: what the clients saw. */
-export const METRIC = {
-  requests: 'loadgen_requests_total',
-  errors: 'loadgen_errors_total',
-  duration: 'loadgen_request_duration_seconds',
-  backendResponses: 'loadgen_backend_responses_total',
-  targetRate: 'loadgen_target_rate',
-  inFlight: 'loadgen_in_flight_requests',
-} as const;
-
-/** Upper bounds of the latency histogram, in seconds. */
-export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export interface LoadgenMetrics {
   readonly registry: Registry;
@@ -28,31 +17,31 @@ export function createLoadgenMetrics(): LoadgenMetrics {
   let load: Load | undefined;
 
   const requests = new Counter({
-    name: METRIC.requests,
+    name: LOADGEN_METRIC.requests,
     help: 'Requests sent and settled, by answer status; code="error" when no answer came (see loadgen_errors_total).',
     labelNames: ['code'],
     registers: [registry],
   });
   const errors = new Counter({
-    name: METRIC.errors,
+    name: LOADGEN_METRIC.errors,
     help: 'Requests without an answer, by kind: refused, reset (closed before the answer), timeout, other.',
     labelNames: ['kind'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: METRIC.duration,
+    name: LOADGEN_METRIC.duration,
     help: 'Time from writing a request to its complete answer, as the client saw it (answered requests only).',
-    buckets: DURATION_BUCKETS,
+    buckets: [...LATENCY_BUCKETS],
     registers: [registry],
   });
   const backendResponses = new Counter({
-    name: METRIC.backendResponses,
+    name: LOADGEN_METRIC.backendResponses,
     help: 'Answers by their x-backend-id header.',
     labelNames: ['backend'],
     registers: [registry],
   });
   new Gauge({
-    name: METRIC.targetRate,
+    name: LOADGEN_METRIC.targetRate,
     help: 'Requests per second the loadgen is asked to send (0: paused); change it with PUT /rate.',
     registers: [registry],
     collect() {
@@ -60,7 +49,7 @@ export function createLoadgenMetrics(): LoadgenMetrics {
     },
   });
   new Gauge({
-    name: METRIC.inFlight,
+    name: LOADGEN_METRIC.inFlight,
     help: 'Requests sent and not yet answered or failed.',
     registers: [registry],
     collect() {

@@ -70,7 +70,7 @@ export class ContainerDriver implements LabDriver {
           .withNetworkAliases(id)
           .withEnvironment({ BACKEND_ID: id })
           .withExposedPorts(TRAFFIC_PORT, CONTROL_PORT)
-          .withWaitStrategy(Wait.forLogMessage(/ listening on /))
+          .withWaitStrategy(Wait.forLogMessage(/ backend listening /))
           .start();
         started.push(container.getId());
         backends.set(id, { container, host: hostOf(container), trafficPort: container.getMappedPort(TRAFFIC_PORT), controlPort: container.getMappedPort(CONTROL_PORT) });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { parseDuration } from '../../balancer/src/config.js';
+import { parseDuration } from '../../common/src/durations.js';
 import { sumCounter } from '../helpers/backend.js';
 import { httpRequest, sleep, waitFor } from '../helpers/http.js';
 import { fastHealth, fastTimeouts, testEngine } from '../helpers/lab.js';

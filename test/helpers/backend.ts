@@ -1,8 +1,5 @@
 import { startService, type Service } from './processes.js';
 
-/** The backend's ready line: `backend <id> listening on http://<host>:<port> (control http://<host>:<port>)`. */
-export const BACKEND_READY = /^backend (\S+) listening on (http:\/\/\S+) \(control (http:\/\/\S+)\)$/;
-
 /** A running `node backend/dist/main.js` on 127.0.0.1 with OS-chosen ports. */
 export interface RunningBackend {
   readonly service: Service;
@@ -21,15 +18,15 @@ export interface RunningBackend {
 export async function startBackend(id: string, env: Record<string, string> = {}): Promise<RunningBackend> {
   const { service, ready } = await startService(`backend ${id}`, 'backend/dist/main.js', {
     env: { PORT: '0', CONTROL_PORT: '0', HOST: '127.0.0.1', BACKEND_ID: id, ...env },
-    ready: BACKEND_READY,
+    ready: 'backend',
   });
-  const [, readyId, url, controlUrl] = ready!;
+  const { id: readyId, traffic: url, control: controlUrl } = ready!;
   return {
     service,
-    id: readyId!,
-    url: url!,
-    controlUrl: controlUrl!,
-    chaos: (patch) => putChaos(controlUrl!, patch),
+    id: readyId,
+    url,
+    controlUrl,
+    chaos: (patch) => putChaos(controlUrl, patch),
     async requestsCounted() {
       return sumCounter(await (await fetch(`${controlUrl}/metrics`)).text(), 'backend_requests_total');
     },

@@ -111,13 +111,13 @@ export async function startBalancer(t: TestContext, config: Record<string, unkno
   });
   const { service, ready } = await startService('balancer', 'balancer/dist/main.js', {
     args: ['--config', configFile],
-    ready: /balancer listening proxy=(\S+) admin=(\S+)/,
+    ready: 'balancer',
   });
   t.after(() => service.stop('SIGKILL'));
-  const adminUrl = ready![2]!;
+  const adminUrl = ready!.admin;
   return {
     service,
-    url: ready![1]!,
+    url: ready!.proxy,
     adminUrl,
     configFile,
     metrics: async () => (await httpRequest(`${adminUrl}/metrics`)).body,

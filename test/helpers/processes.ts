@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import path from 'node:path';
+import { parseReadyLine } from '../../common/src/ready.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
@@ -14,6 +15,8 @@ export interface Service {
   output(): string;
   /** Resolves with the next output line that matches, or rejects after timeoutMs. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the fields of the next `<service> listening key=value ...` line (common/src/ready.ts). */
+  waitForReady(service: string, timeoutMs?: number): Promise<Record<string, string>>;
   /** Sends the signal (default SIGTERM) and resolves with the exit code once the process is gone. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   readonly exited: Promise<number | null>;
@@ -22,13 +25,13 @@ export interface Service {
 export interface StartOptions {
   args?: string[];
   env?: Record<string, string>;
-  /** Output line that means the service is ready; startService resolves with its match. */
-  ready?: RegExp;
+  /** The service whose ready line (`<service> listening ...`) startService waits for and resolves with. */
+  ready?: string;
   timeoutMs?: number;
 }
 
 /** Starts `node <script>` (a path relative to the repository root) as a real process. */
-export async function startService(name: string, script: string, options: StartOptions = {}): Promise<{ service: Service; ready: RegExpMatchArray | null }> {
+export async function startService(name: string, script: string, options: StartOptions = {}): Promise<{ service: Service; ready: Record<string, string> | null }> {
   const child = spawn(process.execPath, [path.join(repoRoot, script), ...(options.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
@@ -48,33 +51,41 @@ export async function startService(name: string, script: string, options: StartO
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? null : code))));
 
-  const waitForLine = (pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> =>
+  /** Resolves with what `match` finds in the next line it finds something in. */
+  const waitFor = <T>(what: string, match: (line: string) => T | undefined, timeoutMs = 10_000): Promise<T> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         lineListeners.delete(listener);
-        reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; output so far:\n${text}`));
+        reject(new Error(`${name}: no line matching ${what} within ${timeoutMs} ms; output so far:\n${text}`));
       }, timeoutMs);
       const listener = (line: string): void => {
-        const match = line.match(pattern);
-        if (!match) return;
+        const found = match(line);
+        if (found === undefined) return;
         clearTimeout(timer);
         lineListeners.delete(listener);
-        resolve(match);
+        resolve(found);
       };
       lineListeners.add(listener);
       void exited.then((code) => {
         if (!lineListeners.has(listener)) return;
         clearTimeout(timer);
         lineListeners.delete(listener);
-        reject(new Error(`${name} exited (code ${code}) before printing ${pattern}; output:\n${text}`));
+        reject(new Error(`${name} exited (code ${code}) before printing ${what}; output:\n${text}`));
       });
     });
+  const waitForLine = (pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray> => waitFor(String(pattern), (line) => line.match(pattern) ?? undefined, timeoutMs);
+  const waitForReady = (readyService: string, timeoutMs?: number): Promise<Record<string, string>> =>
+    waitFor(`"${readyService} listening"`, (line) => {
+      const ready = parseReadyLine(line);
+      return ready?.service === readyService ? ready.fields : undefined;
+    }, timeoutMs);
 
   const service: Service = {
     child,
     name,
     output: () => text,
     waitForLine,
+    waitForReady,
     exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -82,7 +93,7 @@ export async function startService(name: string, script: string, options: StartO
       return exited;
     },
   };
-  const ready = options.ready ? await waitForLine(options.ready, options.timeoutMs) : null;
+  const ready = options.ready ? await waitForReady(options.ready, options.timeoutMs) : null;
   return { service, ready };
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { load as loadYaml } from 'js-yaml';
-import { parseDuration } from '../../balancer/src/config.js';
+import { parseDuration } from '../../common/src/durations.js';
 import { composeCommand, composeFile, containerSuiteSkip, dockerUnavailableReason, labImageEnv, projectLeftovers, runOrThrow } from '../helpers/docker.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
 import { freePort } from '../helpers/processes.js';

@@ -150,7 +150,7 @@ test(
     t.after(() => rmSync(path.dirname(lb.configFile), { recursive: true, force: true }));
     const { service: loadgen, ready } = await startService('loadgen', 'loadgen/dist/main.js', {
       env: { TARGET_URL: `${lb.url}/lab`, RATE: '100', CONNECTIONS: '8', METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' },
-      ready: /^loadgen continuous: .* metrics (http:\/\/127\.0\.0\.1:\d+)\/metrics$/,
+      ready: 'loadgen',
     });
     t.after(() => loadgen.stop('SIGKILL'));
 
@@ -159,7 +159,7 @@ test(
     const localTargets = (self: string): Record<string, string[]> => ({
       balancer: [hostPort(lb.adminUrl)],
       backend: backends.map((b) => hostPort(b.controlUrl)),
-      loadgen: [hostPort(ready![1]!)],
+      loadgen: [hostPort(ready!.metrics)],
       prometheus: [self],
     });
     assert.deepEqual(compose.scrape_configs.map((job) => job.job_name).sort(), Object.keys(localTargets('')).sort(), 'prometheus/prometheus.yml scrapes the lab\'s jobs');

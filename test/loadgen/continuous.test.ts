@@ -10,10 +10,13 @@ test('continuous mode serves /metrics whose counters match what the server saw, 
   t.after(() => backend.service.stop());
   const { service: loadgen, ready } = await startService('loadgen continuous', 'loadgen/dist/main.js', {
     env: { TARGET_URL: `${backend.url}/steady`, RATE: '200', CONNECTIONS: '4', METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' },
-    ready: /^loadgen continuous: GET \S+ at 200 req\/s over 4 connections; metrics (http:\/\/127\.0\.0\.1:\d+)\/metrics$/,
+    ready: 'loadgen',
   });
   t.after(() => loadgen.stop('SIGKILL'));
-  const base = ready![1]!;
+  const { metrics: metricsUrl, ...run } = ready!;
+  assert.deepEqual(run, { target: `${backend.url}/steady`, method: 'GET', rate: '200', connections: '4' });
+  assert.match(metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  const base = new URL(metricsUrl).origin;
   const scrape = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
 
   await sleep(1500);
@@ -21,7 +24,7 @@ test('continuous mode serves /metrics whose counters match what the server saw, 
 
   const paused = await fetch(`${base}/rate`, { method: 'PUT', body: '{"rate": 0}' });
   assert.deepEqual(await paused.json(), { rate: 0, previous: 200 });
-  await loadgen.waitForLine(/^loadgen rate changed by PUT \/rate: 200 -> 0 req\/s$/, 1000).catch(() => undefined);
+  await loadgen.waitForLine(/ info rate changed by PUT \/rate: 200 -> 0 req\/s$/, 1000).catch(() => undefined);
   let metrics = await scrape();
   for (let i = 0; i < 50 && sumCounter(metrics, 'loadgen_in_flight_requests') > 0; i++) {
     await sleep(50);
@@ -52,7 +55,7 @@ test('continuous mode serves /metrics whose counters match what the server saw, 
 
   loadgen.child.kill('SIGTERM');
   assert.equal(await loadgen.exited, 0);
-  const stopped = loadgen.output().match(/^loadgen stopped after (\d+) requests \(0 errors\)$/m);
+  const stopped = loadgen.output().match(/ info stopped after (\d+) requests \(0 errors\)$/m);
   assert.ok(stopped, loadgen.output());
   assert.equal(Number(stopped[1]), await backend.requestsCounted(), 'after SIGTERM the totals still match');
 });
