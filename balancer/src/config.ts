@@ -3,32 +3,8 @@ import { load as parseYaml, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { algorithmNames } from './algorithms/index.js';
 import { engineNames } from './engines/engine.js';
+import { duration } from '@lab/common/durations';
 import { yamlPositions, type Position } from './yaml-positions.js';
-
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** parseDuration reads "250ms", "2s", "1m", "1h" or a number of milliseconds; undefined if it is none of these. */
-export function parseDuration(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
-  const match = DURATION_PATTERN.exec(trimmed);
-  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : undefined;
-}
-
-const duration = z.unknown().transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid duration ${JSON.stringify(value)}: use a number of milliseconds or a string such as "250ms", "2s", "1m"`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const port = z.number({ error: 'must be a port number' }).int('must be a whole number').min(0, 'port out of range 0-65535').max(65535, 'port out of range 0-65535');
 const host = z.string().min(1, 'must not be empty');

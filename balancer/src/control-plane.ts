@@ -13,7 +13,8 @@ import { TrafficStats } from './stats.js';
 import type { DataPlaneReporter } from './data-plane.js';
 import type { FailureKind } from './pipeline/error-mapping.js';
 import type { Snapshot } from './snapshot.js';
-import { log } from './log.js';
+import { log } from '@lab/common/log';
+import { hostPort } from '@lab/common/host-port';
 
 export const VERSION = '0.1.0';
 
@@ -193,7 +194,7 @@ export class ControlPlane implements DataPlaneReporter {
 
   /** syncDiscovered makes the DNS-found backends match the addresses: new ones are added (checked before traffic), vanished ones drain. */
   private syncDiscovered(addresses: readonly string[], port: number): void {
-    const wanted = new Set(addresses.map((address) => `${address.includes(':') ? `[${address}]` : address}:${port}`));
+    const wanted = new Set(addresses.map((address) => hostPort(address, port)));
     for (const backend of this.pool.all()) {
       if (backend.source !== 'dns') continue;
       if (!wanted.has(backend.id)) this.pool.remove(backend.id, 'its address left DNS');
@@ -202,7 +203,7 @@ export class ControlPlane implements DataPlaneReporter {
     for (const id of wanted) {
       const existing = this.pool.get(id);
       if (!existing) this.pool.add({ url: `http://${id}`, weight: 1 }, 'dns');
-      else if (existing.source !== 'dns') log(`dns discovery: ${id} is already a configured backend; not added twice`);
+      else if (existing.source !== 'dns') log.info(`dns discovery: ${id} is already a configured backend; not added twice`);
     }
   }
 
@@ -262,7 +263,7 @@ export class ControlPlane implements DataPlaneReporter {
     this.pool.configure(poolSettings(next));
     this.metrics.configReloads.inc({ result: 'success' });
     this.stats.event('reload', `configuration reloaded (${origin}): ${changes.length > 0 ? changes.join('; ') : 'no changes'}`);
-    log(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
+    log.info(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
     return changes;
   }
 
@@ -298,10 +299,10 @@ export class ControlPlane implements DataPlaneReporter {
   recordReloadFailure(origin: string, problems: readonly Problem[]): void {
     this.metrics.configReloads.inc({ result: 'failure' });
     this.stats.event('reload', `configuration refused (${origin}): ${problems.map((p) => `${p.path || '(top level)'}: ${p.message}`).join('; ')}`);
-    log(`configuration refused (${origin}); the running configuration stays in force`, { problems: problems.length });
+    log.warn(`configuration refused (${origin}); the running configuration stays in force`, { problems: problems.length });
     for (const problem of problems) {
       const where = problem.line ? ` (line ${problem.line}, column ${problem.column})` : '';
-      log(`  - ${problem.path || '(top level)'}${where}: ${problem.message}`);
+      log.warn(`  - ${problem.path || '(top level)'}${where}: ${problem.message}`);
     }
   }
 
@@ -349,7 +350,7 @@ export class ControlPlane implements DataPlaneReporter {
   setAlgorithm(body: unknown): AlgorithmName {
     const name = checked(() => validateAlgorithmChoice(body), 'unknown algorithm; nothing changed');
     if (name !== this.current.algorithm) {
-      log(`algorithm ${this.current.algorithm} → ${name}`);
+      log.info(`algorithm ${this.current.algorithm} → ${name}`);
       this.current = Object.freeze({ ...this.current, algorithm: name });
       this.setInfo();
       this.stats.event('algorithm', `algorithm switched to ${name}`);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { errorBody as envelope, sendError as sendEnvelope, type ErrorBody } from '@lab/common/errors';
 
 /**
  * Every error the balancer answers with, by stable code. The README's error table lists
@@ -15,21 +16,17 @@ export const lbErrors = {
 
 export type LbErrorCode = keyof typeof lbErrors;
 
+function messageOf(code: LbErrorCode, detail: string | undefined): string {
+  return detail ? `${lbErrors[code].message}: ${detail}` : lbErrors[code].message;
+}
+
 export function errorBody(code: LbErrorCode, detail?: string): string {
-  const message = detail ? `${lbErrors[code].message}: ${detail}` : lbErrors[code].message;
-  return JSON.stringify({ error: { code, message } });
+  return JSON.stringify(envelope(code, messageOf(code, detail)));
 }
 
 /** sendError answers with the code's status and JSON body, unless the response has already started. */
 export function sendError(res: ServerResponse, code: LbErrorCode, detail?: string): boolean {
-  if (res.headersSent || res.destroyed) return false;
-  const body = errorBody(code, detail);
-  res.writeHead(lbErrors[code].status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-  return true;
+  return sendEnvelope(res, lbErrors[code].status, code, messageOf(code, detail));
 }
 
 /** Errors of the admin API, by stable code; bodies are {"error": {"code", "message", "problems"?}}. */
@@ -65,7 +62,7 @@ export class AdminError extends Error {
     return adminErrors[this.code].status;
   }
 
-  toJSON(): { error: { code: AdminErrorCode; message: string; problems?: readonly Problem[] } } {
-    return { error: { code: this.code, message: this.message, ...(this.problems.length > 0 ? { problems: this.problems } : {}) } };
+  toJSON(): ErrorBody {
+    return envelope(this.code, this.message, this.problems.length > 0 ? { problems: this.problems } : {});
   }
 }

@@ -12,7 +12,10 @@ import { createRequestHandler } from './pipeline/exchange.js';
 import { createUpgradeHandler } from './pipeline/upgrade.js';
 import { AdminError } from './errors.js';
 import { watchConfigFile } from './watch.js';
-import { log } from './log.js';
+import { log } from '@lab/common/log';
+import { onShutdown } from '@lab/common/shutdown';
+import { readyLine } from '@lab/common/ready';
+import { hostPort } from '@lab/common/host-port';
 
 const USAGE = `usage: node balancer/dist/main.js --config FILE [--check]
   --config FILE   the YAML configuration (or set BALANCER_CONFIG=FILE)
@@ -46,8 +49,7 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${shownHost}:${address.port}`;
+  return `http://${hostPort(address.address, address.port)}`;
 }
 
 async function main(): Promise<void> {
@@ -87,12 +89,11 @@ async function main(): Promise<void> {
   const adminServer = createServer(createAdminApp(balancer, configFile));
 
   const shutdown = async (signal: string): Promise<void> => {
-    if (dataPlane.shuttingDown) return;
     dataPlane.shuttingDown = true;
     stopWatching();
     const inFlight = (): number => dataPlane.inFlight();
     const grace = balancer.config.timeouts.shutdown;
-    log(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: grace });
+    log.info(`${signal}: shutting down`, { inFlight: inFlight(), graceMs: grace });
     trafficServer.close();
     adminServer.close();
     trafficServer.closeIdleConnections();
@@ -107,18 +108,16 @@ async function main(): Promise<void> {
     adminServer.closeAllConnections();
     balancer.stop();
     dataPlane.close();
-    log('stopped', { abandonedRequests: abandoned });
-    process.exit(0);
+    log.info('stopped', { abandonedRequests: abandoned });
   };
-  // Before the "listening" line: whoever reads it may signal at once, and an unhandled SIGHUP ends the process.
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Before the ready line: whoever reads it may signal at once, and an unhandled SIGHUP ends the process.
+  onShutdown(shutdown);
   process.on('SIGHUP', () => reload('SIGHUP'));
 
   const proxyUrl = await listen(trafficServer, config.listen.host, config.listen.port);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
   balancer.setBoundPorts(Number(new URL(proxyUrl).port), Number(new URL(adminUrl).port));
-  log(`balancer listening`, { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: dataPlane.current.available.length, engine: config.engine });
+  readyLine('balancer', { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy: dataPlane.current.available.length, engine: config.engine });
 }
 
 main().catch((error: unknown) => {

@@ -1,17 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BALANCER_METRIC } from '@lab/common/metric-names';
+import { LATENCY_BUCKETS } from '@lab/common/buckets';
 
-export const METRIC = {
-  requests: 'lb_requests_total',
-  requestDuration: 'lb_request_duration_seconds',
-  backendUp: 'lb_backend_up',
-  activeRequests: 'lb_backend_active_requests',
-  retries: 'lb_retries_total',
-  healthChecks: 'lb_health_checks_total',
-  stateChanges: 'lb_backend_state_changes_total',
-  configReloads: 'lb_config_reloads_total',
-  ejections: 'lb_ejections_total',
-  info: 'lb_info',
-} as const;
+/** The balancer's metric names, one table for the balancer and the dashboard source. */
+export const METRIC = BALANCER_METRIC;
 
 /** The backend label of requests refused because no backend was available. */
 export const NO_BACKEND_LABEL = 'none';
@@ -37,7 +29,7 @@ export class Metrics {
     name: METRIC.requestDuration,
     help: 'Time from request received to response finished, in seconds, by the backend that answered',
     labelNames: ['backend'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [...LATENCY_BUCKETS],
     registers: [this.registry],
   });
   readonly retries = counter(this.registry, METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);

@@ -1,7 +1,7 @@
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { log } from './log.js';
+import { log } from '@lab/common/log';
 
 /** Editors write a file in several steps (truncate, write, rename): wait for them to settle. */
 const DEBOUNCE_MS = 300;
@@ -36,10 +36,10 @@ export function watchConfigFile(file: string, onChange: () => void): () => void 
       }, DEBOUNCE_MS);
     });
   } catch (error) {
-    log(`config file is not watched (${(error as Error).message}); use SIGHUP or PUT /config to reload`);
+    log.info(`config file is not watched (${(error as Error).message}); use SIGHUP or PUT /config to reload`);
     return () => {};
   }
-  watcher.on('error', (error) => log(`config file watch stopped (${error.message}); use SIGHUP or PUT /config to reload`));
+  watcher.on('error', (error) => log.info(`config file watch stopped (${error.message}); use SIGHUP or PUT /config to reload`));
   watcher.unref();
   return () => {
     clearTimeout(timer);

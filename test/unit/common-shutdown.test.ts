@@ -45,8 +45,14 @@ test('a close that throws is logged, and the process exits 1', async () => {
   assert.deepEqual(lines.slice(1), ['info closing on SIGINT', 'error SIGINT: shutdown failed error="port still busy"']);
 });
 
-test('a second signal while close runs exits 1 at once', async () => {
-  const { code, lines } = await service('await new Promise(() => setInterval(() => {}, 1000));', ['SIGTERM', 'SIGINT']);
+test('Ctrl-C pressed again while close runs exits 1 at once', async () => {
+  const { code, lines } = await service('await new Promise(() => setInterval(() => {}, 1000));', ['SIGINT', 'SIGINT']);
   assert.equal(code, 1);
-  assert.deepEqual(lines.slice(1), ['info closing on SIGTERM', 'warn SIGINT again: exiting at once']);
+  assert.deepEqual(lines.slice(1), ['info closing on SIGINT', 'warn SIGINT again: exiting at once']);
+});
+
+test('a supervisor\'s SIGTERM after the terminal\'s SIGINT changes nothing: close finishes, exit 0', async () => {
+  const { code, lines } = await service('await new Promise((resolve) => setTimeout(resolve, 400));', ['SIGINT', 'SIGTERM']);
+  assert.equal(code, 0);
+  assert.deepEqual(lines.slice(1), ['info closing on SIGINT', 'info SIGTERM: already shutting down (SIGINT)']);
 });

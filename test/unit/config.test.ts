@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseConfig, parseDuration } from '../../balancer/src/config.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../../balancer/src/config.js';
 import { repoRoot } from '../helpers/processes.js';
 
 function problemsOf(yaml: string): string[] {
@@ -14,16 +14,6 @@ function problemsOf(yaml: string): string[] {
   }
   assert.fail('the configuration was accepted');
 }
-
-test('durations accept 250ms, 2s, 1m, plain milliseconds, and nothing else', () => {
-  assert.equal(parseDuration('250ms'), 250);
-  assert.equal(parseDuration('2s'), 2000);
-  assert.equal(parseDuration('1.5s'), 1500);
-  assert.equal(parseDuration('1m'), 60_000);
-  assert.equal(parseDuration(750), 750);
-  assert.equal(parseDuration('750'), 750);
-  for (const bad of ['2x', '', 's', '-1s', -5, true, null, '1 minute']) assert.equal(parseDuration(bad), undefined, String(bad));
-});
 
 test('a minimal file gets the documented defaults and is frozen', () => {
   const config = parseConfig('backends:\n  - url: http://127.0.0.1:3001\n');

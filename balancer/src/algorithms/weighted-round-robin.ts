@@ -1,6 +1,7 @@
 import type { Candidate } from '../backends/view.js';
 import type { Algorithm } from './index.js';
 import { WeightTable } from './weight-table.js';
+import { Heap } from './heap.js';
 
 interface Entry {
   id: string;
@@ -18,51 +19,33 @@ interface Entry {
  */
 export class WeightedRoundRobin implements Algorithm {
   private readonly table = new WeightTable();
-  private heap: Entry[] = [];
+  private readonly heap = new Heap<Entry>((a, b) => a.deadline < b.deadline || (a.deadline === b.deadline && a.index < b.index));
+  private entries: Entry[] = [];
   /** the deadline of the last pick: where turns of a rebuilt schedule start */
   private clock = 0;
 
   pick<T extends Candidate>(candidates: readonly T[]): T | undefined {
     const now = Date.now();
     if (this.table.stale(candidates, now)) this.rebuild(candidates, this.table.weightsOf(candidates, now));
-    const next = this.heap[0];
+    const next = this.heap.top;
     if (!next) return undefined;
     this.clock = next.deadline;
     next.deadline += 1 / next.weight;
-    this.siftDown(0);
+    this.heap.update(0);
     return candidates[next.index];
   }
 
   /** rebuild schedules these candidates; one that was scheduled keeps its turn (brought forward if its weight grew). */
   private rebuild(candidates: readonly Candidate[], weights: readonly number[]): void {
-    const due = new Map(this.heap.map((entry) => [entry.id, entry.deadline]));
-    this.heap = [];
+    const due = new Map(this.entries.map((entry) => [entry.id, entry.deadline]));
     const count = weights.length;
+    this.entries = [];
     weights.forEach((weight, index) => {
       if (weight <= 0) return;
       const id = candidates[index]!.id;
       const fresh = this.clock + (index + 0.5) / (count * weight);
-      this.heap.push({ id, index, weight, deadline: Math.min(due.get(id) ?? fresh, this.clock + 1 / weight) });
+      this.entries.push({ id, index, weight, deadline: Math.min(due.get(id) ?? fresh, this.clock + 1 / weight) });
     });
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    this.heap.reset([...this.entries]);
   }
-
-  private siftDown(from: number): void {
-    const heap = this.heap;
-    let i = from;
-    for (;;) {
-      const left = 2 * i + 1;
-      const right = left + 1;
-      let smallest = i;
-      if (left < heap.length && earlier(heap[left]!, heap[smallest]!)) smallest = left;
-      if (right < heap.length && earlier(heap[right]!, heap[smallest]!)) smallest = right;
-      if (smallest === i) return;
-      [heap[i], heap[smallest]] = [heap[smallest]!, heap[i]!];
-      i = smallest;
-    }
-  }
-}
-
-function earlier(a: Entry, b: Entry): boolean {
-  return a.deadline < b.deadline || (a.deadline === b.deadline && a.index < b.index);
 }

@@ -1,4 +1,4 @@
-import { log } from '../log.js';
+import { log } from '@lab/common/log';
 
 export interface OutlierSettings {
   consecutiveFailures: number;
@@ -72,7 +72,7 @@ export class OutlierDetector {
     const allowed = settings.maxEjectionPercent > 0 ? Math.max(1, Math.floor((total * settings.maxEjectionPercent) / 100)) : 0;
     record.consecutiveErrors = 0;
     if (ejected >= allowed) {
-      log(`backend ${id} not ejected: ${ejected} of ${total} already ejected (maxEjectionPercent ${settings.maxEjectionPercent})`);
+      log.info(`backend ${id} not ejected: ${ejected} of ${total} already ejected (maxEjectionPercent ${settings.maxEjectionPercent})`);
       return;
     }
     const now = Date.now();

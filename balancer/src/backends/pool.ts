@@ -1,5 +1,5 @@
 import { backendId, type BackendConfig } from '../config.js';
-import { log } from '../log.js';
+import { log } from '@lab/common/log';
 import type { BackendEntry } from '../snapshot.js';
 import type { StatusSetter } from './rise-fall.js';
 import type { EjectionSetter } from './outlier.js';
@@ -123,7 +123,7 @@ export class Pool implements StatusSetter, EjectionSetter {
     const member = new Member(config, !this.settings.healthChecked, source);
     if (member.up) this.startSlowStart(member);
     this.members.set(member.id, member);
-    log(`backend ${member.id} added`, { url: member.url, weight: member.weight, source });
+    log.info(`backend ${member.id} added`, { url: member.url, weight: member.weight, source });
     this.emit({ type: 'added', backend: member });
     this.emit({ type: 'changed' });
     return member;
@@ -143,7 +143,7 @@ export class Pool implements StatusSetter, EjectionSetter {
     const member = this.members.get(id);
     if (!member?.removing) return;
     this.members.delete(id);
-    log(`backend ${id} removed`, { totalRequests });
+    log.info(`backend ${id} removed`, { totalRequests });
     this.emit({ type: 'removed', backend: member });
     this.emit({ type: 'changed' });
   }
@@ -165,7 +165,7 @@ export class Pool implements StatusSetter, EjectionSetter {
   setWeight(id: string, weight: number): void {
     const member = this.members.get(id);
     if (!member || member.weight === weight) return;
-    log(`backend ${id} weight ${member.weight} → ${weight}`);
+    log.info(`backend ${id} weight ${member.weight} → ${weight}`);
     this.update(member, `weight ${member.weight} → ${weight}`, () => (member.weight = weight));
   }
 
@@ -207,7 +207,7 @@ export class Pool implements StatusSetter, EjectionSetter {
     const panic = threshold > 0 && candidates.length > 0 && (available / candidates.length) * 100 < threshold;
     if (panic !== this.panicking) {
       this.panicking = panic;
-      log(panic ? 'panic mode: too few backends available, balancing over all of them' : 'panic mode over', { available, total: candidates.length, threshold: `${threshold}%` });
+      log.info(panic ? 'panic mode: too few backends available, balancing over all of them' : 'panic mode over', { available, total: candidates.length, threshold: `${threshold}%` });
       this.emit({ type: 'panic', active: panic, available, total: candidates.length });
     }
     const now = Date.now();
@@ -229,7 +229,7 @@ export class Pool implements StatusSetter, EjectionSetter {
     if (!wasAvailable && member.available) this.startSlowStart(member);
     const to = member.state;
     if (from !== to) {
-      log(`backend ${member.id} ${from} → ${to}`, { why });
+      log.info(`backend ${member.id} ${from} → ${to}`, { why });
       this.emit({ type: 'state', id: member.id, from, to, why });
     }
     this.emit({ type: 'changed' });

@@ -1,5 +1,5 @@
 import { promises as dns } from 'node:dns';
-import { log, logError } from '../log.js';
+import { log } from '@lab/common/log';
 
 export interface DnsDiscoverySettings {
   /** name is the DNS name whose A records are the backends, e.g. "backend" in docker compose. */
@@ -73,11 +73,11 @@ export class DnsDiscovery {
     if (failure !== undefined) {
       if (!this.failing) {
         const kept = this.reported === undefined ? 'no addresses known yet' : `keeping the last ${this.reported.length} addresses`;
-        log(`dns discovery: lookup of ${name} failed (${failure}); ${kept}`);
+        log.info(`dns discovery: lookup of ${name} failed (${failure}); ${kept}`);
       }
       this.failing = true;
     } else {
-      if (this.failing) log(`dns discovery: lookup of ${name} works again`, { addresses: addresses.length });
+      if (this.failing) log.info(`dns discovery: lookup of ${name} works again`, { addresses: addresses.length });
       this.failing = false;
       const next = Object.freeze([...new Set(addresses)].sort(byAddress));
       if (this.reported === undefined || next.join(',') !== this.reported.join(',')) {
@@ -85,7 +85,7 @@ export class DnsDiscovery {
         try {
           this.onChange(next);
         } catch (error) {
-          logError(`dns discovery: applying the addresses of ${name} failed`, { error: String(error) });
+          log.error(`dns discovery: applying the addresses of ${name} failed`, { error: String(error) });
         }
       }
     }
