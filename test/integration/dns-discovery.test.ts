@@ -101,7 +101,7 @@ describe('DNS discovery against a DNS server on 127.0.0.1', { concurrency: true 
     dnsServer.setMode('silent');
     const { reports } = await discover(t, 'late.backend', dnsServer.address);
     assert.deepEqual(reports, []);
-    assert.deepEqual(linesAbout('late.backend').map((line) => line.replace(/^\S+ /, '')), ['dns discovery: lookup of late.backend failed (ETIMEOUT); no addresses known yet']);
+    assert.deepEqual(linesAbout('late.backend').map((line) => line.replace(/^\S+ /, '')), ['warn dns discovery: lookup of late.backend failed (ETIMEOUT); no addresses known yet']);
 
     dnsServer.setMode('answer');
     await expectReport(reports, 0, ['127.0.0.2']);
@@ -116,7 +116,7 @@ describe('DNS discovery against a DNS server on 127.0.0.1', { concurrency: true 
 
     const { reports } = await discover(t, 'refused.backend', `127.0.0.1:${freedPort}`);
     assert.deepEqual(reports, []);
-    assert.deepEqual(linesAbout('refused.backend').map((line) => line.replace(/^\S+ /, '')), ['dns discovery: lookup of refused.backend failed (ECONNREFUSED); no addresses known yet']);
+    assert.deepEqual(linesAbout('refused.backend').map((line) => line.replace(/^\S+ /, '')), ['warn dns discovery: lookup of refused.backend failed (ECONNREFUSED); no addresses known yet']);
   });
 
   it('stops the lookups on stop(), also while one is in flight', async (t) => {

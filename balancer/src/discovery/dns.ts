@@ -73,7 +73,7 @@ export class DnsDiscovery {
     if (failure !== undefined) {
       if (!this.failing) {
         const kept = this.reported === undefined ? 'no addresses known yet' : `keeping the last ${this.reported.length} addresses`;
-        log.info(`dns discovery: lookup of ${name} failed (${failure}); ${kept}`);
+        log.warn(`dns discovery: lookup of ${name} failed (${failure}); ${kept}`);
       }
       this.failing = true;
     } else {
