@@ -92,6 +92,7 @@ export function createAdminApp(balancer: ControlPlane, configFile: string | unde
     createStatusRouter({
       backends: () => balancer.backendViews(),
       algorithm: () => balancer.config.algorithm,
+      engine: () => balancer.config.engine,
       algorithms: algorithmNames,
       stats: balancer.stats,
       get tokenRequired() {

@@ -39,6 +39,8 @@ export type StatusBackendView = StatusBackend & BackendTraffic;
 export interface StatusDocument {
   algorithm: string;
   algorithms: readonly string[];
+  /** the engine that forwards requests: http-proxy or undici */
+  engine: string;
   tokenRequired: boolean;
   backends: StatusBackendView[];
   /** requests refused for lack of an available backend (counted under the backend label "none") */

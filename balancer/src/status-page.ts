@@ -13,6 +13,7 @@ export interface StatusSource {
   backends(): StatusBackend[];
   algorithm(): string;
   algorithms: readonly string[];
+  engine(): string;
   stats: TrafficStats;
   /** true when admin.token is set: the page then asks for the token before a write call and sends Authorization: Bearer */
   tokenRequired: boolean;
@@ -84,6 +85,7 @@ export function statusDocument(source: StatusSource, now = Date.now()): StatusDo
   return {
     algorithm: source.algorithm(),
     algorithms: source.algorithms,
+    engine: source.engine(),
     tokenRequired: source.tokenRequired,
     // Fields picked one by one: the source may hand over richer objects than the page should see.
     backends: source.backends().map(({ id, url, weight, state, activeRequests, totalRequests }) => {

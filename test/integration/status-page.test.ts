@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { fastHealth, startBackendProcess, startBalancer, startHttpBackend, type RunningBalancer } from '../helpers/lab.js';
+import { fastHealth, startBackendProcess, startBalancer, startHttpBackend, testEngine, type RunningBalancer } from '../helpers/lab.js';
 import { repoRoot } from '../helpers/processes.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
 
@@ -94,6 +94,7 @@ test('the status page: one row per backend, a switch through the page takes effe
   assert.equal(await page.locator('#backend-rows tr[data-backend="s1"] td.url').textContent(), backends[0]!.url);
   await waitFor('traffic to show as requests/s', async () => (await page.locator('#backend-rows tr[data-backend="s1"] td.rps').textContent()) !== '0', 5_000, 100);
   assert.equal(await page.locator('#algorithm-current').textContent(), 'round-robin');
+  assert.equal(await page.locator('#engine-current').textContent(), testEngine);
 
   // Switch through the page's own control.
   const target = 'least-connections';

@@ -21,6 +21,7 @@ const ui = {
   bannerDetail: byId('disconnected-detail', HTMLElement),
   form: byId('algorithm-form', HTMLFormElement),
   current: byId('algorithm-current', HTMLElement),
+  engine: byId('engine-current', HTMLElement),
   select: byId('algorithm-select', HTMLSelectElement),
   apply: byId('algorithm-apply', HTMLButtonElement),
   tokenField: byId('token-field', HTMLElement),
@@ -165,6 +166,7 @@ function renderAlgorithm(data: StatusDocument): void {
   state.algorithm = data.algorithm;
   state.tokenRequired = data.tokenRequired;
   setText(ui.current, data.algorithm);
+  setText(ui.engine, data.engine);
   const key = data.algorithms.join(',');
   if (key !== state.algorithmsKey) {
     state.algorithmsKey = key;
