@@ -84,7 +84,9 @@ if ! docker image inspect local/node:base >/dev/null 2>&1; then
     mkdir -p "$ROOT$(dirname "$lib")"
     cp -L "$lib" "$ROOT$lib"
   done
-  cp -a "$(npm root -g)/npm" "$ROOT/usr/local/lib/npm"
+  # npm's own folder, wherever the npm on PATH lives (a node put first on PATH has no npm of its own).
+  NPM_CLI="$(readlink -f "$(command -v npm)")"
+  cp -a "$(dirname "$(dirname "$NPM_CLI")")" "$ROOT/usr/local/lib/npm"
   ln -s ../lib/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
   ln -s ../lib/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
   cp "$(command -v busybox)" "$ROOT/bin/busybox"
