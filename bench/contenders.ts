@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,13 +21,33 @@ export interface Contender extends BenchProcess {
   readonly version: string;
 }
 
-export type ContenderName = 'balancer' | 'http-proxy' | 'http-proxy-3' | 'nginx' | 'haproxy';
+export type ContenderName =
+  | 'balancer'
+  | 'balancer-undici'
+  | 'http-proxy'
+  | 'http-proxy-3'
+  | 'fastify-reply-from'
+  | 'undici'
+  | 'nginx'
+  | 'haproxy'
+  | 'caddy';
 
-/** Contenders in table order; the first is the subject, the next two the Node baselines, then the native references. */
-export const contenderNames: readonly ContenderName[] = ['balancer', 'http-proxy', 'http-proxy-3', 'nginx', 'haproxy'];
+/** Contenders in table order: the balancer on each engine, the Node baselines, then the native references. */
+export const contenderNames: readonly ContenderName[] = [
+  'balancer',
+  'balancer-undici',
+  'http-proxy',
+  'http-proxy-3',
+  'fastify-reply-from',
+  'undici',
+  'nginx',
+  'haproxy',
+  'caddy',
+];
 
 /** The native binary a contender needs; it is skipped when the binary is not installed. */
-export const requiredBinary: Partial<Record<ContenderName, string>> = { nginx: 'nginx', haproxy: 'haproxy' };
+export const requiredBinary: Partial<Record<ContenderName, string>> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy' };
+
 
 const running = new Set<BenchProcess>();
 const STOP_GRACE_MS = 5_000;
@@ -95,30 +115,48 @@ export interface Setup {
 export async function startContender(name: ContenderName, setup: Setup): Promise<Contender> {
   switch (name) {
     case 'balancer':
-      return startBalancer(setup);
+      return startBalancer(name, setup, '');
+    case 'balancer-undici':
+      return startBalancer(name, setup, UNDICI_ENGINE);
     case 'http-proxy':
     case 'http-proxy-3':
-      return startReferenceProxy(name, setup);
+      return startNodeProxy(name, setup, 'bench/reference-proxy.ts', ['--lib', name], `bare ${name} ${packageVersion(`node_modules/${name}`)}`);
+    case 'fastify-reply-from':
+      return startNodeProxy(name, setup, 'bench/fastify-proxy.ts', [], replyFromVersion());
+    case 'undici':
+      return startNodeProxy(name, setup, 'bench/undici-proxy.ts', [], `bare undici ${packageVersion('node_modules/undici')}`);
     case 'nginx':
       return startNginx(setup);
     case 'haproxy':
       return startHaproxy(setup);
+    case 'caddy':
+      return startCaddy(setup);
   }
 }
 
-async function startBalancer(setup: Setup): Promise<Contender> {
+/** What balancer-undici adds to bench/configs/balancer.yaml: the engine key (the balancer's undici engine). */
+const UNDICI_ENGINE = 'engine: undici\n';
+
+/** startBalancer runs balancer/dist/main.js on bench/configs/balancer.yaml plus `extra` (top-level keys) and waits until every backend is healthy. */
+async function startBalancer(name: 'balancer' | 'balancer-undici', setup: Setup, extra: string): Promise<Contender> {
   const backends = setup.backendPorts.map((port, index) => `  - { url: http://127.0.0.1:${port}, name: b${index + 1} }`).join('\n');
-  const file = writeConfig(setup, 'balancer.yaml', { backends });
-  const { child, fields } = await startNode('balancer', 'balancer/dist/main.js', ['--config', file], 'balancer');
-  await waitForHealthyBackends(fields.admin);
-  const version = `balancer ${packageVersion('balancer')} on http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}`;
-  return { ...child, url: fields.proxy, version };
+  const file = writeFile(setup, `${name}.yaml`, `${fillTemplate('balancer.yaml', { backends })}${extra}`);
+  const { child, fields } = await startNode(name, 'balancer/dist/main.js', ['--config', file], 'balancer');
+  await waitForHealthyBackends(fields.admin!);
+  const library = extra === '' ? `http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}` : `undici ${packageVersion('node_modules/undici')}`;
+  return { ...child, url: fields.proxy!, version: `balancer ${packageVersion('balancer')} on ${library}` };
 }
 
-async function startReferenceProxy(lib: 'http-proxy' | 'http-proxy-3', setup: Setup): Promise<Contender> {
-  const args = ['--lib', lib, ...setup.backendPorts.flatMap((port) => ['--backend', `http://127.0.0.1:${port}`])];
-  const { child, fields } = await startNode(lib, 'bench/reference-proxy.ts', args, 'reference-proxy', TSX_ENV);
-  return { ...child, url: `http://127.0.0.1:${fields.port}`, version: `bare ${lib} ${packageVersion(`node_modules/${lib}`)}` };
+/** startNodeProxy runs one of the bench's own proxy programs (TypeScript, through tsx) with the backends as --backend arguments. */
+async function startNodeProxy(name: ContenderName, setup: Setup, script: string, args: string[], version: string): Promise<Contender> {
+  const backendArgs = setup.backendPorts.flatMap((port) => ['--backend', `http://127.0.0.1:${port}`]);
+  const { child, fields } = await startNode(name, script, [...args, ...backendArgs], 'reference-proxy', TSX_ENV);
+  return { ...child, url: `http://127.0.0.1:${fields.port}`, version };
+}
+
+function replyFromVersion(): string {
+  const replyFrom = 'node_modules/@fastify/reply-from';
+  return `fastify ${packageVersion('node_modules/fastify')} + @fastify/reply-from ${packageVersion(replyFrom)} (undici ${packageVersion(`${replyFrom}/node_modules/undici`)})`;
 }
 
 async function startNginx(setup: Setup): Promise<Contender> {
@@ -137,9 +175,26 @@ async function startHaproxy(setup: Setup): Promise<Contender> {
   return startBinary('haproxy', binary, ['-db', '-f', file], port, binaryVersion(binary, '-v'));
 }
 
+/**
+ * startCaddy runs Caddy on bench/configs/Caddyfile: admin endpoint off, one Go thread (GOMAXPROCS=1,
+ * the per-core comparison of nginx's one worker), and HOME and the XDG folders in the setup's
+ * directory, so that whatever Caddy writes (autosave.json, its storage) stays there.
+ */
+async function startCaddy(setup: Setup): Promise<Contender> {
+  const binary = findBinary('caddy')!;
+  const port = await freePort();
+  const upstreams = setup.backendPorts.map((backendPort) => `127.0.0.1:${backendPort}`).join(' ');
+  const home = path.join(setup.dir, 'caddy');
+  mkdirSync(home, { recursive: true });
+  const file = writeConfig(setup, 'Caddyfile', { home, port: String(port), upstreams });
+  const env = { HOME: home, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data'), GOMAXPROCS: '1' };
+  const version = `caddy ${binaryVersion(binary, 'version', env)}`;
+  return startBinary('caddy', binary, ['run', '--config', file, '--adapter', 'caddyfile'], port, version, env);
+}
+
 /** startBinary runs a native proxy in the foreground and waits until it answers 200 on its port. */
-async function startBinary(name: string, binary: string, args: string[], port: number, version: string): Promise<Contender> {
-  const spawned = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startBinary(name: string, binary: string, args: string[], port: number, version: string, env: Record<string, string> = {}): Promise<Contender> {
+  const spawned = spawn(binary, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => spawned.once('exit', () => resolve()));
   await once(spawned, 'spawn'); // rejects with the spawn error, if any
   let output = '';
@@ -201,16 +256,25 @@ async function waitForHealthyBackends(adminUrl: string): Promise<void> {
   }
 }
 
-/** writeConfig fills {{name}} placeholders of bench/configs/<template> and writes the result into the setup's directory. */
-function writeConfig(setup: Setup, template: string, values: Record<string, string>): string {
-  const text = readFileSync(path.join(repoRoot, 'bench', 'configs', template), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+/** fillTemplate fills the {{name}} placeholders of bench/configs/<template>. */
+function fillTemplate(template: string, values: Record<string, string>): string {
+  return readFileSync(path.join(repoRoot, 'bench', 'configs', template), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
     const value = values[key];
     if (value === undefined) throw new Error(`bench/configs/${template}: no value for {{${key}}}`);
     return value;
   });
-  const file = path.join(setup.dir, template);
+}
+
+/** writeFile writes a generated file into the setup's directory and returns its path. */
+function writeFile(setup: Setup, name: string, text: string): string {
+  const file = path.join(setup.dir, name);
   writeFileSync(file, text);
   return file;
+}
+
+/** writeConfig writes bench/configs/<template>, filled in, into the setup's directory. */
+function writeConfig(setup: Setup, template: string, values: Record<string, string>): string {
+  return writeFile(setup, template, fillTemplate(template, values));
 }
 
 function packageVersion(folder: string): string {
@@ -221,8 +285,8 @@ function packageVersion(folder: string): string {
   }
 }
 
-function binaryVersion(binary: string, flag: string): string {
-  const result = spawnSync(binary, [flag], { encoding: 'utf8' });
+function binaryVersion(binary: string, flag: string, env: Record<string, string> = {}): string {
+  const result = spawnSync(binary, [flag], { encoding: 'utf8', env: { ...process.env, ...env } });
   const text = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   return text.split('\n')[0]?.trim() || path.basename(binary);
 }

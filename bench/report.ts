@@ -1,9 +1,13 @@
 import type { ContenderName } from './contenders.js';
 
+/** What a load run records, and the formatting that every table of the bench shares. */
+
 /** One measured load run against one contender. */
 export interface RunRecord {
   round: number;
   contender: ContenderName;
+  /** concurrent client connections of the load generator */
+  connections: number;
   startedAt: string;
   durationSeconds: number;
   /** responses received, whatever their status */
@@ -23,21 +27,6 @@ export interface RunRecord {
   problems: string[];
 }
 
-/** Medians over the rounds of one contender; each ratio is the median over rounds of that round's ratio to the reference. */
-export interface Summary {
-  contender: ContenderName;
-  runs: number;
-  cleanRuns: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  proxyCpuSeconds: number;
-  requestsPerCpuSecond: number;
-  vsHttpProxy: number | undefined;
-  vsHttpProxy3: number | undefined;
-  vsNginx: number | undefined;
-}
-
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -45,68 +34,59 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-export function summarize(contenders: readonly ContenderName[], runs: readonly RunRecord[]): Summary[] {
-  const summaries = contenders.map((contender) => {
-    const own = runs.filter((run) => run.contender === contender);
-    return {
-      contender,
-      runs: own.length,
-      cleanRuns: own.filter((run) => run.problems.length === 0).length,
-      requestsPerSecond: median(own.map((run) => run.requestsPerSecond)),
-      p50Ms: median(own.map((run) => run.latencyMs.p50)),
-      p99Ms: median(own.map((run) => run.latencyMs.p99)),
-      proxyCpuSeconds: median(own.map((run) => run.proxyCpuSeconds)),
-      requestsPerCpuSecond: median(own.map((run) => run.requestsPerCpuSecond)),
-      vsHttpProxy: ratioTo(contender, 'http-proxy', runs),
-      vsHttpProxy3: ratioTo(contender, 'http-proxy-3', runs),
-      vsNginx: ratioTo(contender, 'nginx', runs),
-    };
-  });
-  return summaries;
+export const integer = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-');
+export const fixed = (value: number, digits: number): string =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
+export const ratio = (value: number | undefined): string => (value === undefined || !Number.isFinite(value) ? '-' : `${value.toFixed(2)}x`);
+
+/** The medians over a set of runs (one contender's, at one concurrency) that the tables show. */
+export interface RunMedians {
+  runs: number;
+  cleanRuns: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  proxyCpuSeconds: number;
+  requestsPerCpuSecond: number;
 }
 
-/** ratioTo: the median over rounds of contender's requests per CPU-second divided by the reference's in the same round. */
-function ratioTo(contender: ContenderName, reference: ContenderName, runs: readonly RunRecord[]): number | undefined {
-  const ratios: number[] = [];
-  for (const run of runs) {
-    if (run.contender !== contender) continue;
-    const other = runs.find((candidate) => candidate.contender === reference && candidate.round === run.round);
-    if (other && other.requestsPerCpuSecond > 0) ratios.push(run.requestsPerCpuSecond / other.requestsPerCpuSecond);
-  }
-  return ratios.length > 0 ? median(ratios) : undefined;
+export function medians(runs: readonly RunRecord[]): RunMedians {
+  return {
+    runs: runs.length,
+    cleanRuns: runs.filter((run) => run.problems.length === 0).length,
+    requestsPerSecond: median(runs.map((run) => run.requestsPerSecond)),
+    p50Ms: median(runs.map((run) => run.latencyMs.p50)),
+    p99Ms: median(runs.map((run) => run.latencyMs.p99)),
+    proxyCpuSeconds: median(runs.map((run) => run.proxyCpuSeconds)),
+    requestsPerCpuSecond: median(runs.map((run) => run.requestsPerCpuSecond)),
+  };
 }
 
-const integer = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-');
-const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
-const ratio = (value: number | undefined): string => (value === undefined ? '-' : `${value.toFixed(2)}x`);
+/** The column titles and cells of the medians that both load tables show. */
+export const measuredTitles = ['req/s', 'p50 ms', 'p99 ms', 'CPU-s'] as const;
+export function measuredCells(summary: RunMedians): string[] {
+  return [integer(summary.requestsPerSecond), fixed(summary.p50Ms, 1), fixed(summary.p99Ms, 1), fixed(summary.proxyCpuSeconds, 2)];
+}
 
-/** formatRun is the progress line printed after each run. */
-export function formatRun(run: RunRecord, rounds: number): string {
+/** cleanRuns is the `clean runs` cell: clean out of all, MARKED when any run had errors or non-2xx answers. */
+export function cleanRuns(summary: RunMedians): string {
+  return `${summary.cleanRuns}/${summary.runs}${summary.cleanRuns < summary.runs ? ' MARKED' : ''}`;
+}
+
+/** formatRun is the progress line printed after each run; label says which run it was. */
+export function formatRun(run: RunRecord, label: string): string {
   return (
-    `round ${run.round}/${rounds} ${run.contender.padEnd(12)} ${integer(run.requestsPerSecond).padStart(7)} req/s  ` +
+    `${label} ${run.contender.padEnd(18)} ${integer(run.requestsPerSecond).padStart(7)} req/s  ` +
     `p50 ${fixed(run.latencyMs.p50, 1)} ms  p99 ${fixed(run.latencyMs.p99, 1)} ms  ` +
     `proxy CPU ${fixed(run.proxyCpuSeconds, 2)} s  ${integer(run.requestsPerCpuSecond)} req/CPU-s` +
     (run.problems.length > 0 ? `  MARKED: ${run.problems.join(', ')}` : '')
   );
 }
 
-/** formatTable renders the summaries as a fixed-width text table. */
-export function formatTable(summaries: readonly Summary[]): string {
-  const header = ['contender', 'req/s', 'p50 ms', 'p99 ms', 'CPU-s', 'req/CPU-s', 'vs http-proxy', 'vs http-proxy-3', 'vs nginx', 'clean runs'];
-  const rows = summaries.map((summary) => [
-    summary.contender,
-    integer(summary.requestsPerSecond),
-    fixed(summary.p50Ms, 1),
-    fixed(summary.p99Ms, 1),
-    fixed(summary.proxyCpuSeconds, 2),
-    integer(summary.requestsPerCpuSecond),
-    ratio(summary.vsHttpProxy),
-    ratio(summary.vsHttpProxy3),
-    ratio(summary.vsNginx),
-    `${summary.cleanRuns}/${summary.runs}${summary.cleanRuns < summary.runs ? ' MARKED' : ''}`,
-  ]);
+/** renderTable lays out a fixed-width text table: the first column left-aligned, the others right-aligned. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]): string =>
+  const line = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }

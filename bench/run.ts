@@ -2,9 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { findBinary, repoRoot } from '../test/helpers/processes.js';
-import { clockTicks, cpuSeconds } from './cpu.js';
+import { concurrencyContenders, formatConcurrencyTable, levelsWithin, openFileLimit, planConcurrency, summarizeConcurrency, tooManyMessage } from './concurrency.js';
 import {
   contenderNames,
   killAllNow,
@@ -12,97 +11,38 @@ import {
   startBackend,
   startContender,
   stopAll,
-  type BenchProcess,
-  type Contender,
   type ContenderName,
+  type Setup,
 } from './contenders.js';
-import { formatRun, formatTable, summarize, type RunRecord } from './report.js';
+import { clockTicks } from './cpu.js';
+import { runAll, type Running } from './load.js';
+import { formatPickTables, pickSizes, runPick } from './pick.js';
+import { formatTables, planProxies, summarize } from './proxies.js';
+import { readSettings, type Settings } from './settings.js';
 
 /**
- * npm run bench: the balancer beside bare http-proxy, bare http-proxy-3 and, where installed,
- * nginx and HAProxy, each loaded in turn by autocannon over several alternating rounds, with
- * the proxy's own CPU time read from /proc. See bench/README.md.
+ * npm run bench: three parts, each selectable with BENCH_PARTS. "proxies": the balancer (on each
+ * engine) beside bare Node proxies and, where installed, nginx, HAProxy and Caddy, loaded in turn
+ * by autocannon over alternating rounds, with each proxy's own CPU time read from /proc. "pick": the
+ * cost of one pick per balancing algorithm as the number of backends grows. "concurrency": proxy CPU
+ * per request at 10, 100 and 1,000 connections. See bench/README.md.
  */
 
-function envNumber(name: string, fallback: number, min: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < min) throw new Error(`${name}=${JSON.stringify(text)}: expected a number of at least ${min}`);
-  return value;
-}
-
-function envSkip(): Set<ContenderName> {
-  const names = (process.env.BENCH_SKIP ?? '').split(',').map((name) => name.trim()).filter(Boolean);
-  for (const name of names) {
-    if (!(contenderNames as readonly string[]).includes(name)) {
-      throw new Error(`BENCH_SKIP: unknown contender ${JSON.stringify(name)}; accepted: ${contenderNames.join(', ')}`);
-    }
+const settings = ((): Settings => {
+  try {
+    return readSettings();
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
   }
-  return new Set(names as ContenderName[]);
-}
-
-const settings = {
-  /** BENCH_ROUNDS: rounds; each round loads every contender once (default 3) */
-  rounds: envNumber('BENCH_ROUNDS', 3, 1),
-  /** BENCH_DURATION: seconds of measured load per run (default 6) */
-  durationSeconds: envNumber('BENCH_DURATION', 6, 1),
-  /** BENCH_WARMUP: seconds of unmeasured load before each run (default 1) */
-  warmupSeconds: envNumber('BENCH_WARMUP', 1, 0),
-  /** BENCH_CONNECTIONS: concurrent keep-alive connections of the load generator (default 50) */
-  connections: envNumber('BENCH_CONNECTIONS', 50, 1),
-  pipelining: 1,
-  skip: envSkip(),
-};
-
+})();
 const started = Date.now();
 const progress = (message: string): void => {
   const elapsed = `${Math.round((Date.now() - started) / 1000)}s`.padStart(4);
   process.stdout.write(`[${elapsed}] ${message}\n`);
 };
-
-const round3 = (value: number): number => Math.round(value * 1000) / 1000;
-
-function load(url: string, seconds: number): Promise<autocannon.Result> {
-  return autocannon({ url, connections: settings.connections, pipelining: settings.pipelining, duration: seconds, timeout: 10 });
-}
-
-async function measure(contender: Contender & { name: ContenderName }, round: number, backends: readonly BenchProcess[]): Promise<RunRecord> {
-  if (settings.warmupSeconds > 0) await load(contender.url, settings.warmupSeconds);
-  const backendsCpu = (): number => backends.reduce((sum, backend) => sum + cpuSeconds(backend.pid), 0);
-  const proxyBefore = cpuSeconds(contender.pid);
-  const backendsBefore = backendsCpu();
-  const loadgenBefore = process.cpuUsage();
-  const startedAt = new Date().toISOString();
-  const result = await load(contender.url, settings.durationSeconds);
-  // Differences of tick counts: round away the floating-point noise (a tick is 10 ms at CLK_TCK 100).
-  const proxyCpuSeconds = round3(cpuSeconds(contender.pid) - proxyBefore);
-  const backendsCpuSeconds = round3(backendsCpu() - backendsBefore);
-  const loadgen = process.cpuUsage(loadgenBefore);
-
-  const requests = result.requests.total;
-  const problems: string[] = [];
-  if (result.errors > 0) problems.push(`${result.errors} errors (${result.timeouts} timeouts)`);
-  if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx answers`);
-  if (requests === 0) problems.push('no answers');
-  return {
-    round,
-    contender: contender.name,
-    startedAt,
-    durationSeconds: result.duration,
-    requests,
-    requestsPerSecond: requests / result.duration,
-    latencyMs: { mean: result.latency.mean, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
-    proxyCpuSeconds,
-    requestsPerCpuSecond: proxyCpuSeconds > 0 ? requests / proxyCpuSeconds : Number.NaN,
-    backendsCpuSeconds,
-    loadgenCpuSeconds: round3((loadgen.user + loadgen.system) / 1e6),
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    problems,
-  };
-}
+const has = (part: (typeof settings.parts)[number]): boolean => settings.parts.includes(part);
+const print = (text: string): void => void process.stdout.write(`${text}\n`);
 
 function gitCommit(): string {
   try {
@@ -114,79 +54,137 @@ function gitCommit(): string {
   }
 }
 
-async function main(dir: string): Promise<void> {
-  if (!existsSync(path.join(repoRoot, 'balancer', 'dist', 'main.js'))) throw new Error('balancer/dist/main.js is missing: run `npm run build` (npm run bench does)');
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    cores: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    clockTicksPerSecond: clockTicks,
+    openFileLimit: openFileLimit(),
+    loadAverageAtEnd: os.loadavg(),
+  };
+}
 
+type Skipped = { contender: ContenderName; reason: string }[];
+
+const inConcurrency = (name: ContenderName): boolean => concurrencyContenders.includes(name);
+
+/** selectContenders: those the selected parts load, less those skipped by BENCH_SKIP or not installed. */
+function selectContenders(): { selected: ContenderName[]; skipped: Skipped } {
   const selected: ContenderName[] = [];
-  const skipped: { contender: ContenderName; reason: string }[] = [];
-  for (const name of contenderNames) {
+  const skipped: Skipped = [];
+  for (const name of contenderNames.filter((name) => has('proxies') || (has('concurrency') && inConcurrency(name)))) {
     const binary = requiredBinary[name];
     if (settings.skip.has(name)) skipped.push({ contender: name, reason: 'skipped by BENCH_SKIP' });
     else if (binary && !findBinary(binary)) skipped.push({ contender: name, reason: `not installed (Debian package ${binary}), skipped` });
     else selected.push(name);
   }
-  const runSeconds = settings.warmupSeconds + settings.durationSeconds;
-  progress(
-    `bench: ${settings.rounds} rounds x ${selected.length} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each ` +
-      `(about ${Math.ceil((settings.rounds * selected.length * runSeconds) / 10) * 10} s), ${settings.connections} connections, pipelining ${settings.pipelining}`,
-  );
-  for (const { contender, reason } of skipped) progress(`${contender}: ${reason}`);
+  return { selected, skipped };
+}
 
-  const backends = [await startBackend('b1'), await startBackend('b2')];
-  const setup = { dir, backendPorts: backends.map((backend) => backend.port) };
-  const contenders: (Contender & { name: ContenderName })[] = [];
+/** announcePlan prints what will run and roughly how long it takes. */
+function announcePlan(selected: readonly ContenderName[], levels: readonly number[], tooMany: readonly number[], fileLimit: number): void {
+  const run = settings.warmupSeconds + settings.durationSeconds;
+  const proxies = has('proxies') ? settings.rounds * selected.length * run : 0;
+  const concurrency = settings.concurrencyRounds * selected.filter(inConcurrency).length * levels.length * run;
+  const pick = has('pick') ? 8 * pickSizes.length * (2 * settings.pickSeconds + 0.1) + 10 : 0;
+  progress(`bench: parts ${settings.parts.join(', ')}; about ${Math.ceil((proxies + concurrency + pick) / 10) * 10} s`);
+  if (has('proxies')) {
+    progress(
+      `proxies: ${settings.rounds} rounds x ${selected.length} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
+        `${settings.connections} connections, pipelining ${settings.pipelining}`,
+    );
+  }
+  if (has('concurrency')) {
+    const counts = levels.map((level) => level.toLocaleString('en-US')).join('/');
+    progress(`concurrency: ${settings.concurrencyRounds} round(s) x ${counts} connections x ${selected.filter(inConcurrency).join(', ')}`);
+    if (tooMany.length > 0) progress(tooManyMessage(tooMany, fileLimit));
+  }
+}
+
+/** startContenders starts the selected contenders. */
+async function startContenders(selected: readonly ContenderName[], setup: Setup): Promise<Running[]> {
+  const contenders: Running[] = [];
   for (const name of selected) {
     const contender = await startContender(name, setup);
     contenders.push({ ...contender, name });
     progress(`${name}: ${contender.version} at ${contender.url} (pid ${contender.pid})`);
   }
+  return contenders;
+}
 
-  const runs: RunRecord[] = [];
-  for (let round = 1; round <= settings.rounds; round++) {
-    // Each round starts one contender later, so that no contender always runs first or right after the same neighbour.
-    const shift = (round - 1) % contenders.length;
-    for (const contender of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
-      const run = await measure(contender, round, backends.map((backend) => backend.child));
-      runs.push(run);
-      progress(formatRun(run, settings.rounds));
-    }
-  }
-
-  const summaries = summarize(selected, runs);
-  process.stdout.write(`\n${formatTable(summaries)}\n\n`);
-  process.stdout.write(
-    'Medians over rounds. req/CPU-s = responses per CPU-second of the proxy process(es) alone; "vs X" = median over rounds of that number divided by X\'s in the same round ' +
-      '(above 1: less CPU per request than X, below 1: more).\n',
-  );
-  for (const { contender, reason } of skipped) process.stdout.write(`${contender}: ${reason}\n`);
-  const marked = runs.filter((run) => run.problems.length > 0);
-  if (marked.length > 0) process.stdout.write(`${marked.length} run(s) MARKED: errors or non-2xx answers, see the progress lines above\n`);
-
-  const cpus = os.cpus();
-  const report = {
-    date: new Date(started).toISOString(),
-    elapsedSeconds: (Date.now() - started) / 1000,
-    machine: {
-      cores: cpus.length,
-      cpuModel: cpus[0]?.model ?? 'unknown',
-      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-      kernel: `${os.type()} ${os.release()}`,
-      node: process.version,
-      clockTicksPerSecond: clockTicks,
-      loadAverageAtEnd: os.loadavg(),
-    },
-    commit: gitCommit(),
-    settings: { ...settings, skip: [...settings.skip] },
-    contenders: Object.fromEntries(contenders.map((contender) => [contender.name, contender.version])),
-    skipped,
-    summary: summaries,
-    runs,
-  };
+function writeReport(report: Record<string, unknown> & { date: string }): void {
   const resultsDir = path.join(repoRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   progress(`wrote ${path.relative(repoRoot, file)}`);
+}
+
+async function main(dir: string): Promise<void> {
+  const loadParts = has('proxies') || has('concurrency');
+  if (loadParts && !existsSync(path.join(repoRoot, 'balancer', 'dist', 'main.js'))) {
+    throw new Error('balancer/dist/main.js is missing: run `npm run build` (npm run bench does)');
+  }
+  const { selected, skipped } = selectContenders();
+  const fileLimit = openFileLimit();
+  const { levels, tooMany } = levelsWithin(has('concurrency') ? settings.concurrencyLevels : [], fileLimit);
+  announcePlan(selected, levels, tooMany, fileLimit);
+  for (const { contender, reason } of skipped) progress(`${contender}: ${reason}`);
+
+  // The pick part first, while nothing else of the bench runs.
+  const pick = has('pick') ? runPick(settings.pickSeconds, progress) : [];
+
+  const backends = loadParts ? [await startBackend('b1'), await startBackend('b2')] : [];
+  const contenders = await startContenders(loadParts ? selected : [], { dir, backendPorts: backends.map((backend) => backend.port) });
+  const backendProcesses = backends.map((backend) => backend.child);
+  const proxyRuns = has('proxies') ? await runAll(planProxies(contenders, settings), backendProcesses, progress) : [];
+  const concurrencyRunning = contenders.filter((contender) => inConcurrency(contender.name));
+  const concurrencyRuns = await runAll(planConcurrency(concurrencyRunning, levels, settings), backendProcesses, progress);
+
+  const summary = summarize(has('proxies') ? contenders.map((contender) => contender.name) : [], proxyRuns);
+  const concurrencySummary = summarizeConcurrency(concurrencyRunning.map((contender) => contender.name), levels, concurrencyRuns);
+  if (has('proxies')) {
+    print(`\n== proxies: ${settings.connections} connections, medians over ${settings.rounds} rounds\n\n${formatTables(summary)}\n`);
+    print(
+      'req/CPU-s = responses per CPU-second of the proxy process(es) alone. "vs X" = median over rounds of that number divided by X\'s in the same round ' +
+        '(above 1: less CPU per request than X, below 1: more).',
+    );
+  }
+  if (has('pick')) {
+    print(`\n== pick: one pick among 3 to 3,000 backends, in this process (${settings.pickSeconds} s per cell)\n\n${formatPickTables(pick)}\n`);
+    print(
+      'ns per pick: on the same candidates array every time, with the load changes of a request around it (one begins on the backend picked, ' +
+        'the oldest of 50 in flight ends; loadChanged for the algorithms that index by load). "3,000 vs 3": growth from 3 to 3,000 backends. ' +
+        'First pick on a new array: one pick on a fresh copy, median over copies.',
+    );
+  }
+  if (levels.length > 0) {
+    const table = formatConcurrencyTable(concurrencySummary, levels);
+    print(`\n== concurrency: proxy CPU per request by concurrent connections (${settings.concurrencyRounds} round(s))\n\n${table}\n`);
+    print(`µs CPU/req = proxy CPU-s / responses x 1e6. "vs ${levels[0]} conns" = that divided by the same contender's at ${levels[0]} connections in the same round (above 1: more CPU per request).`);
+  }
+  if (tooMany.length > 0) print(tooManyMessage(tooMany, fileLimit));
+  for (const { contender, reason } of skipped) print(`${contender}: ${reason}`);
+  const marked = [...proxyRuns, ...concurrencyRuns].filter((run) => run.problems.length > 0);
+  if (marked.length > 0) print(`${marked.length} run(s) MARKED: errors or non-2xx answers, see the progress lines above`);
+
+  writeReport({
+    date: new Date(started).toISOString(),
+    elapsedSeconds: (Date.now() - started) / 1000,
+    machine: machine(),
+    commit: gitCommit(),
+    settings: { ...settings, skip: [...settings.skip] },
+    contenders: Object.fromEntries(contenders.map((contender) => [contender.name, contender.version])),
+    skipped,
+    summary,
+    runs: proxyRuns,
+    pick: has('pick') ? { sizes: pickSizes, secondsPerCell: settings.pickSeconds, results: pick } : undefined,
+    concurrency: has('concurrency') ? { levels, skippedLevels: tooMany, summary: concurrencySummary, runs: concurrencyRuns } : undefined,
+  });
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lb-bench-'));
