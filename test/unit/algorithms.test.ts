@@ -182,3 +182,17 @@ test('hash algorithms read the pick context, not a request: consistent-hash its 
   const byAddress = new Set(Array.from({ length: 20 }, (_, i) => ipHash.pick(backends, context('198.51.100.7', `key-${i}`))!.id));
   assert.equal(byAddress.size, 1, 'one address, one backend, whatever the key');
 });
+
+test('consistent-hash: a retry among the backends not tried yet goes to the next owner on the same ring, without a rebuild', () => {
+  const backends = testBackends(1, 1, 1, 1, 1);
+  const ring = new ConsistentHash(160);
+  const keys = Array.from({ length: 2_000 }, (_, i) => `key-${i}`);
+  for (const key of keys) {
+    const first = ring.owner(backends, key)!;
+    const rest = backends.filter((backend) => backend !== first);
+    const second = ring.owner(rest, key)!;
+    assert.notEqual(second, first);
+    // The same as a ring built from the rest alone: removing a backend moves its keys to the next owner.
+    assert.equal(second.id, new ConsistentHash(160).owner(rest, key)!.id, key);
+  }
+});
