@@ -44,8 +44,14 @@ class Exchange implements TryObserver {
   private route: Route | undefined;
   private attempt: EngineTry | undefined;
   private tryStartedAt = 0;
-  private tryTimer: NodeJS.Timeout | undefined;
-  private readonly requestTimer: NodeJS.Timeout;
+  /**
+   * One timer per exchange, for the earlier of the two deadlines (performance.now() times): a
+   * request that answers in time costs one setTimeout and one clearTimeout, retries included.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  private readonly requestDeadline: number;
+  private tryDeadline = Infinity;
   private requestTimedOut = false;
   private lastFailure: ExchangeFailure | undefined;
   /** the status to count when the response did not complete normally */
@@ -67,7 +73,7 @@ class Exchange implements TryObserver {
     (res as Tracked)[EXCHANGE] = this;
     res.once('close', onResponseClose);
     if (plane.shuttingDown) res.shouldKeepAlive = false;
-    this.requestTimer = setTimeout(onRequestTimeout, this.settings.timeouts.request, this);
+    this.requestDeadline = this.startedAt + this.settings.timeouts.request;
   }
 
   nextTry(): void {
@@ -83,12 +89,13 @@ class Exchange implements TryObserver {
     this.route = route;
     this.plane.begin(route);
     this.tryStartedAt = performance.now();
-    this.tryTimer = setTimeout(onTryTimeout, this.settings.timeouts.perTry, this);
+    this.tryDeadline = this.tryStartedAt + this.settings.timeouts.perTry;
+    this.arm(this.tryStartedAt);
     this.attempt = this.plane.engine.forward(this.req, this.res, route.upstream, this.body === 'none', this);
   }
 
   onHead(status: number, headers: IncomingHttpHeaders): void {
-    clearTimeout(this.tryTimer);
+    this.tryDeadline = Infinity;
     this.state = 'streaming';
     const route = this.route!;
     route.load.observeLatency(performance.now() - this.tryStartedAt, Date.now());
@@ -100,7 +107,7 @@ class Exchange implements TryObserver {
 
   onFailure({ kind, cause }: TryFailure): void {
     if (this.state === 'done') return;
-    clearTimeout(this.tryTimer);
+    this.tryDeadline = Infinity;
     const route = this.route!;
     this.route = undefined;
     this.attempt = undefined;
@@ -122,11 +129,33 @@ class Exchange implements TryObserver {
     this.failedStatus = 502;
   }
 
-  tryTimedOut(): void {
-    this.attempt?.abort('timeout', timeoutError('LB_PER_TRY_TIMEOUT', `no response headers within ${this.settings.timeouts.perTry} ms`));
+  /** arm makes the timer fire by the earlier deadline; a timer due sooner is kept, and re-arms when it fires. */
+  private arm(now: number): void {
+    if (this.state === 'done') return;
+    const due = Math.min(this.tryDeadline, this.requestDeadline);
+    if (this.timer !== undefined) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
+    this.timer = setTimeout(onDeadline, Math.max(0, due - now), this);
   }
 
-  requestTimeout(): void {
+  deadline(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    if (now >= this.requestDeadline) {
+      this.requestTimeout();
+      return;
+    }
+    if (this.state === 'trying' && now >= this.tryDeadline) {
+      this.tryDeadline = Infinity;
+      this.attempt?.abort('timeout', timeoutError('LB_PER_TRY_TIMEOUT', `no response headers within ${this.settings.timeouts.perTry} ms`));
+    }
+    this.arm(now);
+  }
+
+  private requestTimeout(): void {
     if (this.state === 'done') return;
     this.requestTimedOut = true;
     const error = timeoutError('LB_REQUEST_TIMEOUT', `request not complete within ${this.settings.timeouts.request} ms`);
@@ -151,8 +180,7 @@ class Exchange implements TryObserver {
     if (this.state === 'done') return;
     const trying = this.state === 'trying';
     this.state = 'done';
-    clearTimeout(this.tryTimer);
-    clearTimeout(this.requestTimer);
+    clearTimeout(this.timer);
     const res = this.res;
     if (trying) this.attempt?.abort('other', new Error('the client went away'));
     const route = this.route;
@@ -174,12 +202,8 @@ function onResponseClose(this: ServerResponse): void {
   (this as Tracked)[EXCHANGE]?.finish();
 }
 
-function onTryTimeout(exchange: Exchange): void {
-  exchange.tryTimedOut();
-}
-
-function onRequestTimeout(exchange: Exchange): void {
-  exchange.requestTimeout();
+function onDeadline(exchange: Exchange): void {
+  exchange.deadline();
 }
 
 /** createRequestHandler returns the traffic listener's request handler over a data plane. */
