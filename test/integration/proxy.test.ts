@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { startBalancer, startHttpBackend } from '../helpers/lab.js';
+import { startBalancer, startHttpBackend, testEngine } from '../helpers/lab.js';
 import { httpRequest, metricValue, sleep, waitFor } from '../helpers/http.js';
 
 test('forwarding headers are added, X-Request-Id is kept or created, hop-by-hop headers are stripped both ways', async (t) => {
@@ -112,7 +112,7 @@ test('every metric of the contract is exposed on the admin listener, with /healt
   assert.equal(metricValue(metrics, 'lb_backend_up', { backend: 'm1' }), 1);
   assert.equal(metricValue(metrics, 'lb_backend_up', { backend: 'gone' }), 0);
   assert.equal(metricValue(metrics, 'lb_health_checks_total', { backend: 'gone', result: 'fail' }), 1);
-  assert.equal(metricValue(metrics, 'lb_info', { algorithm: 'round-robin' }), 1);
+  assert.equal(metricValue(metrics, 'lb_info', { algorithm: 'round-robin', engine: testEngine }), 1);
   assert.equal((await httpRequest(`${lb.adminUrl}/healthz`)).status, 200);
   const views = await lb.backends();
   assert.deepEqual(views.map((b) => [b.id, b.state, b.weight]), [['m1', 'healthy', 1], ['gone', 'unhealthy', 1]]);
