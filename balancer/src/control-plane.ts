@@ -57,7 +57,6 @@ export class ControlPlane implements DataPlaneReporter {
   private discovery: DnsDiscovery | undefined;
   private load: LoadSource = () => undefined;
   private subscriber: ((snapshot: Snapshot) => void) | undefined;
-  private latest: Snapshot | undefined;
   private version = 0;
   private publishing = false;
   /** The ports the listeners actually got (they differ from the config when it says port 0). */
@@ -129,10 +128,11 @@ export class ControlPlane implements DataPlaneReporter {
   private publish(): void {
     if (this.publishing) return;
     this.publishing = true;
+    let snapshot: Snapshot;
     try {
       const config = this.current;
       const hashKey = config.hash.key;
-      this.latest = deepFreeze({
+      snapshot = deepFreeze({
         version: ++this.version,
         algorithm: config.algorithm,
         virtualNodes: config.hash.virtualNodes,
@@ -142,16 +142,12 @@ export class ControlPlane implements DataPlaneReporter {
         retryAttempts: config.retries.attempts,
         backends: this.pool.entries(),
       });
-      this.subscriber?.(this.latest);
+      this.subscriber?.(snapshot);
     } finally {
       this.publishing = false;
     }
     // A backend being removed with nothing in flight leaves at once (which publishes again).
-    for (const entry of this.latest.backends) if (entry.removing && (this.load(entry.id)?.activeRequests ?? 0) === 0) this.drained(entry.id);
-  }
-
-  get snapshot(): Snapshot | undefined {
-    return this.latest;
+    for (const entry of snapshot.backends) if (entry.removing && (this.load(entry.id)?.activeRequests ?? 0) === 0) this.drained(entry.id);
   }
 
   tryAnswered(id: string, status: number): void {

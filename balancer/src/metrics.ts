@@ -2,8 +2,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { BALANCER_METRIC } from '@lab/common/metric-names';
 import { LATENCY_BUCKETS } from '@lab/common/buckets';
 
-/** The balancer's metric names, one table for the balancer and the dashboard source. */
-export const METRIC = BALANCER_METRIC;
 
 /** The backend label of requests refused because no backend was available. */
 export const NO_BACKEND_LABEL = 'none';
@@ -24,21 +22,21 @@ export interface BackendGaugeSource {
 /** The balancer's prom-client registry and metrics; per-request updates go through cached label children. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = counter(this.registry, METRIC.requests, 'Requests answered to clients, by the backend that answered (none if refused), method and status code', ['backend', 'method', 'code']);
+  readonly requests = counter(this.registry, BALANCER_METRIC.requests, 'Requests answered to clients, by the backend that answered (none if refused), method and status code', ['backend', 'method', 'code']);
   readonly requestDuration = new Histogram({
-    name: METRIC.requestDuration,
+    name: BALANCER_METRIC.requestDuration,
     help: 'Time from request received to response finished, in seconds, by the backend that answered',
     labelNames: ['backend'] as const,
     buckets: [...LATENCY_BUCKETS],
     registers: [this.registry],
   });
-  readonly retries = counter(this.registry, METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);
-  readonly healthChecks = counter(this.registry, METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
-  readonly stateChanges = counter(this.registry, METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
-  readonly ejections = counter(this.registry, METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
-  readonly configReloads = counter(this.registry, METRIC.configReloads, 'Configuration reloads, by result', ['result']);
+  readonly retries = counter(this.registry, BALANCER_METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);
+  readonly healthChecks = counter(this.registry, BALANCER_METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
+  readonly stateChanges = counter(this.registry, BALANCER_METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
+  readonly ejections = counter(this.registry, BALANCER_METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
+  readonly configReloads = counter(this.registry, BALANCER_METRIC.configReloads, 'Configuration reloads, by result', ['result']);
   readonly info = new Gauge({
-    name: METRIC.info,
+    name: BALANCER_METRIC.info,
     help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
     labelNames: ['algorithm', 'engine', 'version'] as const,
     registers: [this.registry],
@@ -51,8 +49,8 @@ export class Metrics {
 
   constructor(backends: () => Iterable<BackendGaugeSource>) {
     collectDefaultMetrics({ register: this.registry });
-    backendGauge(this.registry, METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
-    backendGauge(this.registry, METRIC.activeRequests, 'Requests in flight to the backend', backends, (backend) => backend.activeRequests);
+    backendGauge(this.registry, BALANCER_METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
+    backendGauge(this.registry, BALANCER_METRIC.activeRequests, 'Requests in flight to the backend', backends, (backend) => backend.activeRequests);
     this.configReloads.inc({ result: 'success' }, 0);
     this.configReloads.inc({ result: 'failure' }, 0);
   }

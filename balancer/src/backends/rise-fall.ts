@@ -2,7 +2,7 @@
  * Flap damping: a backend that goes down within this long of coming back up is flapping, and the
  * passes its next rise needs double (up to FLAP_MAX_RISE); once it stays up this long, rise applies again.
  */
-export const FLAP_WINDOW_MS = 10_000;
+const FLAP_WINDOW_MS = 10_000;
 const FLAP_MAX_RISE = 8;
 
 export interface RiseFallSettings {

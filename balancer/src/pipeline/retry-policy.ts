@@ -4,7 +4,7 @@ import { ANSWER_FOR, type ExchangeFailure } from './error-mapping.js';
 /** Methods that may be sent twice without changing the outcome (RFC 9110 section 9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-export function isIdempotent(method: string): boolean {
+function isIdempotent(method: string): boolean {
   return IDEMPOTENT.has(method);
 }
 
