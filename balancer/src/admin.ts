@@ -5,6 +5,7 @@ import { AdminError } from './errors.js';
 import type { ControlPlane } from './control-plane.js';
 import { algorithmNames } from './algorithms/index.js';
 import { createStatusRouter } from './status-page.js';
+import type { Supervisor } from './cluster/supervisor.js';
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
 
@@ -17,12 +18,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 /**
- * createAdminApp serves the admin listener: the backends and configuration API, metrics and
- * liveness. Write calls need `Authorization: Bearer <admin.token>` when a token is configured;
+ * createAdminApp serves the admin listener: the backends, configuration and workers API, metrics
+ * (summed over the workers) and liveness. Write calls need `Authorization: Bearer <admin.token>` when a token is configured;
  * a refused call changes nothing.
  */
-export function createAdminApp(balancer: ControlPlane, configFile: string | undefined): Express {
-  const { metrics } = balancer;
+export function createAdminApp(balancer: ControlPlane, configFile: string | undefined, workers: Supervisor): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -44,7 +44,14 @@ export function createAdminApp(balancer: ControlPlane, configFile: string | unde
     res.json({ status: 'ok' });
   });
   app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.type(workers.contentType).send(await workers.metricsText());
+  });
+
+  app.get('/workers', (_req, res) => {
+    res.json(workers.views());
+  });
+  app.post('/workers/restart', async (_req, res) => {
+    res.json(await workers.upgrade('POST /workers/restart'));
   });
 
   app.get('/backends', (_req, res) => {
@@ -93,6 +100,7 @@ export function createAdminApp(balancer: ControlPlane, configFile: string | unde
       backends: () => balancer.backendViews(),
       algorithm: () => balancer.config.algorithm,
       engine: () => balancer.config.engine,
+      workers: () => workers.views(),
       algorithms: algorithmNames,
       stats: balancer.stats,
       get tokenRequired() {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { load as parseYaml, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { algorithmNames } from './algorithms/index.js';
@@ -46,12 +47,21 @@ const hashKey = z.string().refine((key) => key === 'client-address' || /^header:
   message: 'hash key must be "client-address" or "header:<Header-Name>"',
 });
 
+/** More traffic processes than this would only share the same cores. */
+const MAX_WORKERS = 64;
+
 const configSchema = z.strictObject({
   listen: z.strictObject({ host: host.default('0.0.0.0'), port: port.default(8080) }).prefault({}),
   admin: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(9090), token: z.string().min(1).optional() }).prefault({}),
   algorithm: algorithm.default('round-robin'),
   /** engine: how one try reaches a backend: http-proxy (http-proxy-3, default) or undici. */
   engine: z.enum(engineNames, { error: (issue) => `unknown engine ${JSON.stringify(issue.input)}; accepted: ${engineNames.join(', ')}` }).default('http-proxy'),
+  /** workers: traffic processes beside the primary, which keeps the control plane; "auto": one per core (default 1). */
+  workers: z
+    .union([z.literal('auto'), z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_WORKERS, `must be at most ${MAX_WORKERS}`)], {
+      error: (issue) => `workers must be a number from 1 to ${MAX_WORKERS} or "auto", not ${JSON.stringify(issue.input)}`,
+    })
+    .default(1),
   hash: z.strictObject({
     /** key: what consistent-hash hashes: "client-address" (default) or "header:<name>". */
     key: hashKey.default('client-address'),
@@ -106,6 +116,11 @@ const configSchema = z.strictObject({
 
 export type Config = Readonly<z.output<typeof configSchema>>;
 export type BackendConfig = Readonly<z.output<typeof backendSchema>>;
+
+/** workerCount: the number of traffic processes the configuration asks for ("auto": one per core). */
+export function workerCount(config: Pick<Config, 'workers'>): number {
+  return config.workers === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : config.workers;
+}
 
 export function backendId(backend: { url: string; name?: string | undefined }): string {
   return backend.name ?? new URL(backend.url).host;

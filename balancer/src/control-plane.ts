@@ -5,7 +5,7 @@ import { Pool, type BackendState, type BackendStatus, type PoolSettings } from '
 import { RiseFall } from './backends/rise-fall.js';
 import { OutlierDetector } from './backends/outlier.js';
 import type { LoadView } from './backends/view.js';
-import { Metrics } from './metrics.js';
+import { ControlMetrics, newRegistry } from './metrics.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { AdminError, type Problem } from './errors.js';
 import { DnsDiscovery } from './discovery/dns.js';
@@ -47,7 +47,7 @@ export type LoadSource = (id: string) => LoadView | undefined;
  */
 export class ControlPlane implements DataPlaneReporter {
   readonly pool: Pool;
-  readonly metrics: Metrics;
+  readonly metrics: ControlMetrics;
   /** Rolling per-second traffic and recent events, for the status page. */
   readonly stats = new TrafficStats();
   private readonly riseFall: RiseFall;
@@ -70,7 +70,7 @@ export class ControlPlane implements DataPlaneReporter {
       this.metrics.ejections.inc({ backend: id });
       this.stats.event('ejection', `${id} ejected for ${forMs} ms: ${why}`, id);
     });
-    this.metrics = new Metrics(() => this.backendGauges());
+    this.metrics = new ControlMetrics(newRegistry(), () => this.backendGauges());
     this.setInfo();
     this.health = new ActiveHealthChecker(config.healthCheck, (id, passed, detail) => {
       this.metrics.healthChecks.inc({ backend: id, result: passed ? 'pass' : 'fail' });
@@ -275,6 +275,9 @@ export class ControlPlane implements DataPlaneReporter {
     }
     if (next.engine !== now.engine) {
       problems.push({ path: 'engine', message: `cannot change while running (${now.engine}); restart the balancer to apply` });
+    }
+    if (next.workers !== now.workers) {
+      problems.push({ path: 'workers', message: `cannot change while running (${now.workers}); restart the balancer to apply` });
     }
     if (next.healthCheck.enabled !== now.healthCheck.enabled) {
       problems.push({ path: 'healthCheck.enabled', message: 'cannot change while running; restart the balancer to apply' });

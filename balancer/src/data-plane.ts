@@ -43,8 +43,8 @@ export interface ActiveSnapshot {
 
 /**
  * What the data plane reports to the control plane: every finished try (for passive health,
- * outlier detection) and a removed backend whose last request has finished. In one process these
- * are calls; cluster mode will batch them over IPC.
+ * outlier detection) and a removed backend whose last request has finished. A worker batches
+ * them to the primary over IPC (cluster/report.ts).
  */
 export interface DataPlaneReporter {
   tryAnswered(id: string, status: number): void;
@@ -99,6 +99,12 @@ export class DataPlane {
   /** load: this process's load on a backend, for the admin API and metrics. */
   load(id: string): LoadStats | undefined {
     return this.routes.get(id)?.load ?? this.leaving.get(id)?.load;
+  }
+
+  /** loads: this process's load on every backend it routes to, or still has requests in flight to. */
+  *loads(): Iterable<readonly [string, LoadStats]> {
+    for (const route of this.routes.values()) yield [route.id, route.load];
+    for (const route of this.leaving.values()) yield [route.id, route.load];
   }
 
   begin(route: Route): void {

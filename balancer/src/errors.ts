@@ -36,6 +36,7 @@ export const adminErrors = {
   ADMIN_ERR_INVALID: { status: 400, message: 'the request was refused; nothing changed' },
   ADMIN_ERR_NOT_FOUND: { status: 404, message: 'no such backend' },
   ADMIN_ERR_CONFLICT: { status: 409, message: 'a backend with this id already exists' },
+  ADMIN_ERR_UPGRADE_FAILED: { status: 500, message: 'the new workers did not start; the running ones keep serving' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type AdminErrorCode = keyof typeof adminErrors;

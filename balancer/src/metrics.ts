@@ -19,40 +19,37 @@ export interface BackendGaugeSource {
   readonly activeRequests: number;
 }
 
-/** The balancer's prom-client registry and metrics; per-request updates go through cached label children. */
-export class Metrics {
-  readonly registry = new Registry();
-  readonly requests = counter(this.registry, BALANCER_METRIC.requests, 'Requests answered to clients, by the backend that answered (none if refused), method and status code', ['backend', 'method', 'code']);
-  readonly requestDuration = new Histogram({
-    name: BALANCER_METRIC.requestDuration,
-    help: 'Time from request received to response finished, in seconds, by the backend that answered',
-    labelNames: ['backend'] as const,
-    buckets: [...LATENCY_BUCKETS],
-    registers: [this.registry],
-  });
-  readonly retries = counter(this.registry, BALANCER_METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);
-  readonly healthChecks = counter(this.registry, BALANCER_METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
-  readonly stateChanges = counter(this.registry, BALANCER_METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
-  readonly ejections = counter(this.registry, BALANCER_METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
-  readonly configReloads = counter(this.registry, BALANCER_METRIC.configReloads, 'Configuration reloads, by result', ['result']);
-  readonly info = new Gauge({
-    name: BALANCER_METRIC.info,
-    help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
-    labelNames: ['algorithm', 'engine', 'version'] as const,
-    registers: [this.registry],
-  });
+/** newRegistry: a prom-client registry with the process metrics (CPU, memory, event loop) of this process. */
+export function newRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/**
+ * TrafficMetrics are recorded where requests are served: in each worker, summed over the workers
+ * on the primary's /metrics. Per-request updates go through cached label children.
+ */
+export class TrafficMetrics {
+  readonly requests: Counter<'backend' | 'method' | 'code'>;
+  readonly requestDuration: Histogram<'backend'>;
+  readonly retries: Counter<'backend'>;
 
   /** Label children by backend, then method, then status code: lookups allocate nothing. */
   private readonly requestChildren = new Map<string, Map<string, Map<number, Counter.Internal>>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'backend'>>();
   private readonly retryChildren = new Map<string, Counter.Internal>();
 
-  constructor(backends: () => Iterable<BackendGaugeSource>) {
-    collectDefaultMetrics({ register: this.registry });
-    backendGauge(this.registry, BALANCER_METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
-    backendGauge(this.registry, BALANCER_METRIC.activeRequests, 'Requests in flight to the backend', backends, (backend) => backend.activeRequests);
-    this.configReloads.inc({ result: 'success' }, 0);
-    this.configReloads.inc({ result: 'failure' }, 0);
+  constructor(readonly registry: Registry) {
+    this.requests = counter(registry, BALANCER_METRIC.requests, 'Requests answered to clients, by the backend that answered (none if refused), method and status code', ['backend', 'method', 'code']);
+    this.requestDuration = new Histogram({
+      name: BALANCER_METRIC.requestDuration,
+      help: 'Time from request received to response finished, in seconds, by the backend that answered',
+      labelNames: ['backend'] as const,
+      buckets: [...LATENCY_BUCKETS],
+      registers: [registry],
+    });
+    this.retries = counter(registry, BALANCER_METRIC.retries, 'Tries that failed and were retried on another backend, by the backend that failed', ['backend']);
   }
 
   /** recordRequest counts one answered request; children are cached so the hot path does no label hashing. */
@@ -76,6 +73,43 @@ export class Metrics {
     let counter = this.retryChildren.get(backend);
     if (!counter) this.retryChildren.set(backend, (counter = this.retries.labels(backend)));
     counter.inc();
+  }
+}
+
+/**
+ * ControlMetrics belong to the primary, which makes the decisions they count: health checks,
+ * state changes, ejections, reloads, workers. Its gauges are read at scrape time, so that none is
+ * multiplied by the number of workers.
+ */
+export class ControlMetrics {
+  readonly healthChecks: Counter<'backend' | 'result'>;
+  readonly stateChanges: Counter<'backend' | 'to'>;
+  readonly ejections: Counter<'backend'>;
+  readonly configReloads: Counter<'result'>;
+  readonly workerRestarts: Counter;
+  readonly workers: Gauge;
+  readonly info: Gauge<'algorithm' | 'engine' | 'version'>;
+
+  constructor(
+    readonly registry: Registry,
+    backends: () => Iterable<BackendGaugeSource>,
+  ) {
+    this.healthChecks = counter(registry, BALANCER_METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
+    this.stateChanges = counter(registry, BALANCER_METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
+    this.ejections = counter(registry, BALANCER_METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
+    this.configReloads = counter(registry, BALANCER_METRIC.configReloads, 'Configuration reloads, by result', ['result']);
+    this.workerRestarts = new Counter({ name: BALANCER_METRIC.workerRestarts, help: 'Traffic workers replaced after they died (not counting upgrades)', registers: [registry] });
+    this.workers = new Gauge({ name: BALANCER_METRIC.workers, help: 'Traffic workers serving now (not counting old ones draining after an upgrade)', registers: [registry] });
+    this.info = new Gauge({
+      name: BALANCER_METRIC.info,
+      help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
+      labelNames: ['algorithm', 'engine', 'version'] as const,
+      registers: [registry],
+    });
+    backendGauge(registry, BALANCER_METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
+    backendGauge(registry, BALANCER_METRIC.activeRequests, 'Requests in flight to the backend, over all workers', backends, (backend) => backend.activeRequests);
+    this.configReloads.inc({ result: 'success' }, 0);
+    this.configReloads.inc({ result: 'failure' }, 0);
   }
 
   setInfo(info: { algorithm: string; engine: string; version: string }): void {

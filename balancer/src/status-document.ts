@@ -3,7 +3,7 @@
  * no Node imports: the page's own compilation (DOM, no Node types) imports this module too.
  */
 
-export type StatusEventKind = 'state' | 'ejection' | 'algorithm' | 'reload' | 'backend';
+export type StatusEventKind = 'state' | 'ejection' | 'algorithm' | 'reload' | 'backend' | 'workers';
 
 export interface StatusEvent {
   /** ISO time */
@@ -36,6 +36,20 @@ export interface StatusBackend {
 
 export type StatusBackendView = StatusBackend & BackendTraffic;
 
+/** A traffic worker process, as GET /workers lists it. */
+export interface StatusWorker {
+  pid: number;
+  /** ISO time */
+  startedAt: string;
+  /** starting: forked, not listening yet; serving: takes new connections; draining: finishes what it has, then exits */
+  state: 'starting' | 'serving' | 'draining';
+  activeRequests: number;
+  totalRequests: number;
+  /** client connections open now, and accepted since it started */
+  connections: number;
+  acceptedConnections: number;
+}
+
 export interface StatusDocument {
   algorithm: string;
   algorithms: readonly string[];
@@ -43,6 +57,8 @@ export interface StatusDocument {
   engine: string;
   tokenRequired: boolean;
   backends: StatusBackendView[];
+  /** the traffic workers, oldest first */
+  workers: StatusWorker[];
   /** requests refused for lack of an available backend (counted under the backend label "none") */
   refused: { rps: number; series: number[] };
   /** newest first */

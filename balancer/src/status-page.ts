@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
 import { NO_BACKEND_LABEL } from './metrics.js';
 import type { TrafficStats } from './stats.js';
-import type { BackendTraffic, StatusBackend, StatusDocument } from './status-document.js';
+import type { BackendTraffic, StatusBackend, StatusDocument, StatusWorker } from './status-document.js';
 
 export type { StatusBackend, StatusBackendView, StatusDocument } from './status-document.js';
 
@@ -14,6 +14,7 @@ export interface StatusSource {
   algorithm(): string;
   algorithms: readonly string[];
   engine(): string;
+  workers(): StatusWorker[];
   stats: TrafficStats;
   /** true when admin.token is set: the page then asks for the token before a write call and sends Authorization: Bearer */
   tokenRequired: boolean;
@@ -92,6 +93,7 @@ export function statusDocument(source: StatusSource, now = Date.now()): StatusDo
       const { rps, errorRate, p50Ms, p99Ms, series } = traffic[id] ?? none;
       return { id, url, weight, state, activeRequests, totalRequests, rps, errorRate, p50Ms, p99Ms, series };
     }),
+    workers: source.workers(),
     refused: { rps: refused?.rps ?? 0, series: refused?.series.rps ?? none.series.rps },
     events,
     generatedAt: new Date(now).toISOString(),

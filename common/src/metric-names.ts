@@ -10,6 +10,8 @@ export const BALANCER_METRIC = {
   configReloads: 'lb_config_reloads_total',
   ejections: 'lb_ejections_total',
   info: 'lb_info',
+  workers: 'lb_workers',
+  workerRestarts: 'lb_worker_restarts_total',
 } as const;
 
 /** Metric names of the backend, on its control port's /metrics; every series also carries `backend="<BACKEND_ID>"`. */

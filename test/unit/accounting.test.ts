@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Accounting } from '../../balancer/src/pipeline/accounting.js';
-import { Metrics } from '../../balancer/src/metrics.js';
+import { TrafficMetrics, newRegistry } from '../../balancer/src/metrics.js';
 import { TrafficStats } from '../../balancer/src/stats.js';
 import { metricValue } from '../helpers/http.js';
 
 test('accounting counts each answered request once in the metrics and in the status page statistics, and each retry', async () => {
-  const metrics = new Metrics(() => []);
+  const metrics = new TrafficMetrics(newRegistry());
   const stats = new TrafficStats();
   const accounting = new Accounting(metrics, stats);
   accounting.finished('b1', 'GET', 200, 0.004);

@@ -1,7 +1,7 @@
 import type { LoadView } from './view.js';
 
 /** Peak-EWMA time constant: how fast old latency observations fade (Finagle uses 10 s). */
-const EWMA_DECAY_MS = 10_000;
+export const EWMA_DECAY_MS = 10_000;
 
 /**
  * LoadStats is one backend's load as this process's data plane sees it: requests in flight,

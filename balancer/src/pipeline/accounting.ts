@@ -1,11 +1,15 @@
-import type { Metrics } from '../metrics.js';
-import type { TrafficStats } from '../stats.js';
+import type { TrafficMetrics } from '../metrics.js';
+
+/** RequestRecorder: whoever keeps the status page's per-second statistics (the primary's TrafficStats, or a worker's report to it). */
+export interface RequestRecorder {
+  record(backend: string, status: number, seconds: number): void;
+}
 
 /** Accounting records what the request path did, in the Prometheus metrics and in the status page's statistics. */
 export class Accounting {
   constructor(
-    private readonly metrics: Metrics,
-    private readonly stats: TrafficStats,
+    private readonly metrics: TrafficMetrics,
+    private readonly stats: RequestRecorder,
   ) {}
 
   /** finished: one answered request, by the backend that answered (or the refusal's label), method label, status sent (499: client went away) and duration. */

@@ -1,0 +1,304 @@
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { ControlPlane } from '../control-plane.js';
+import { AdminError } from '../errors.js';
+import type { Snapshot } from '../snapshot.js';
+import type { StatusWorker } from '../status-document.js';
+import { log } from '@lab/common/log';
+import { ClusterLoad } from './load.js';
+import type { DrainMode, FromWorker, MetricsJson, ToWorker, TryOutcome, WorkerReport } from './messages.js';
+
+/** A worker that has not said it listens by then has failed to start. */
+const START_TIMEOUT_MS = 20_000;
+/** How long a scrape waits for a worker's metrics before it uses the worker's last answer. */
+const METRICS_TIMEOUT_MS = 1_000;
+/** A replacement that dies before it listens is tried again after this, not in a tight loop. */
+const RESTART_BACKOFF_MS = 1_000;
+/** Beyond timeouts.shutdown, how long a draining worker may take to exit before it is killed. */
+const EXIT_MARGIN_MS = 2_000;
+
+/** A worker as GET /workers and the status page show it. */
+export type WorkerView = StatusWorker;
+type WorkerState = StatusWorker['state'];
+
+type Purpose = 'initial' | 'upgrade' | 'replacement';
+
+class WorkerProcess {
+  readonly startedAt = new Date();
+  state: WorkerState = 'starting';
+  counts: WorkerReport['worker'] = { active: 0, total: 0, connections: 0, accepted: 0 };
+  /** the last metrics it sent; used when it does not answer a scrape in time, and kept when it dies */
+  lastMetrics: MetricsJson = [];
+  /** it sent its final metrics: they are in the retired sum, and it is left out of scrapes */
+  final = false;
+  sentStart = false;
+  readonly ready: Promise<void>;
+  resolveReady!: () => void;
+  rejectReady!: (error: Error) => void;
+  readonly pendingMetrics = new Map<number, (metrics: MetricsJson) => void>();
+
+  constructor(
+    readonly worker: Worker,
+    readonly purpose: Purpose,
+  ) {
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get pid(): number {
+    return this.worker.process.pid ?? 0;
+  }
+
+  send(message: ToWorker): void {
+    if (this.worker.isConnected()) this.worker.send(message);
+  }
+}
+
+/**
+ * Supervisor is the primary's side of cluster mode. It forks the traffic workers and replaces any
+ * that dies, sends them the configuration and every snapshot, feeds what they report into the
+ * control plane (passive health, outlier detection, load, status page statistics), sums their
+ * metrics for /metrics, and upgrades them without refusing a request: fresh workers first, then
+ * the old ones drain.
+ */
+export class Supervisor {
+  readonly load = new ClusterLoad();
+  private readonly workers = new Map<number, WorkerProcess>();
+  private snapshot: Snapshot | undefined;
+  /** counters and histograms of workers that have exited, so that the sums never go back */
+  private retired: Promise<MetricsJson> = Promise.resolve([]);
+  private upgrading = false;
+  private stopping = false;
+  private started = false;
+  private metricsRequest = 0;
+  private port = 0;
+
+  constructor(
+    private readonly control: ControlPlane,
+    private readonly count: number,
+  ) {
+    cluster.schedulingPolicy = cluster.SCHED_RR;
+    control.pool.onEvent((event) => {
+      if (event.type === 'removed') this.load.forget(event.backend.id);
+    });
+  }
+
+  /** publish sends a snapshot to every worker (and to the ones that start later). */
+  publish(snapshot: Snapshot): void {
+    this.snapshot = snapshot;
+    for (const proc of this.workers.values()) if (proc.sentStart) proc.send({ type: 'snapshot', snapshot });
+  }
+
+  /** start forks the workers on this port and resolves once every one of them listens. */
+  async start(port: number): Promise<void> {
+    this.port = port;
+    const procs = Array.from({ length: this.count }, () => this.fork('initial'));
+    await Promise.all(procs.map((proc) => proc.ready));
+    this.started = true;
+    this.updateGauge();
+  }
+
+  views(): WorkerView[] {
+    return [...this.workers.values()]
+      .sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime())
+      .map((proc) => ({
+        pid: proc.pid,
+        startedAt: proc.startedAt.toISOString(),
+        state: proc.state,
+        activeRequests: proc.counts.active,
+        totalRequests: proc.counts.total,
+        connections: proc.counts.connections,
+        acceptedConnections: proc.counts.accepted,
+      }));
+  }
+
+  /**
+   * upgrade starts a fresh set of workers (their code read from disk again), and once every one
+   * listens, drains the ones that served until now. If a fresh one fails, the old ones go on.
+   */
+  async upgrade(origin: string): Promise<WorkerView[]> {
+    if (this.stopping) throw new AdminError('ADMIN_ERR_CONFLICT', 'the balancer is shutting down');
+    if (this.upgrading || !this.started) throw new AdminError('ADMIN_ERR_CONFLICT', 'an upgrade is already in progress; try again when it has finished');
+    this.upgrading = true;
+    try {
+      const old = [...this.workers.values()].filter((proc) => proc.state !== 'draining');
+      log.info(`${origin}: upgrading the workers`, { old: old.map((proc) => proc.pid).join(','), fresh: this.count });
+      const fresh = Array.from({ length: this.count }, () => this.fork('upgrade'));
+      try {
+        await Promise.all(fresh.map((proc) => proc.ready));
+      } catch (error) {
+        for (const proc of fresh) proc.worker.process.kill('SIGKILL');
+        this.control.stats.event('workers', `upgrade (${origin}) failed: ${(error as Error).message}; the running workers keep serving`);
+        throw new AdminError('ADMIN_ERR_UPGRADE_FAILED', `the new workers did not start (${(error as Error).message}); the running ones keep serving`);
+      }
+      for (const proc of old) this.drain(proc, 'upgrade');
+      this.updateGauge();
+      const pids = (procs: WorkerProcess[]): string => procs.map((proc) => proc.pid).join(', ');
+      this.control.stats.event('workers', `upgrade (${origin}): workers ${pids(fresh)} serve; ${pids(old)} drain`);
+      log.info(`${origin}: fresh workers serve; the old ones drain`, { fresh: fresh.map((proc) => proc.pid).join(','), draining: old.map((proc) => proc.pid).join(',') });
+      return this.views();
+    } finally {
+      this.upgrading = false;
+    }
+  }
+
+  /** stop drains every worker (idle connections closed at once) and resolves when all have exited. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.workers.values()].map((proc) => new Promise<void>((resolve) => (proc.worker.isDead() ? resolve() : proc.worker.once('exit', () => resolve()))));
+    for (const proc of this.workers.values()) this.drain(proc, 'stop', graceMs);
+    await Promise.all(exits);
+  }
+
+  /** metricsText: the primary's own metrics and the workers', summed (counters, histograms) or combined as each metric says. */
+  async metricsText(): Promise<string> {
+    const live = [...this.workers.values()].filter((proc) => !proc.final && proc.sentStart);
+    const answers = await Promise.all(live.map((proc) => this.askMetrics(proc)));
+    const own = await this.control.metrics.registry.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, await this.retired, ...answers]).metrics();
+  }
+
+  /** inFlight: requests in flight over every worker, as of their last reports. */
+  inFlight(): number {
+    let sum = 0;
+    for (const proc of this.workers.values()) sum += proc.counts.active;
+    return sum;
+  }
+
+  get contentType(): string {
+    return this.control.metrics.registry.contentType;
+  }
+
+  private fork(purpose: Purpose): WorkerProcess {
+    const proc = new WorkerProcess(cluster.fork(), purpose);
+    this.workers.set(proc.worker.id, proc);
+    const timer = setTimeout(() => proc.rejectReady(new Error(`worker ${proc.pid} did not listen within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    void proc.ready.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+    proc.worker.on('online', () => {
+      proc.send({ type: 'start', config: this.control.config, snapshot: this.snapshot!, port: this.port });
+      proc.sentStart = true;
+    });
+    proc.worker.on('message', (message: FromWorker) => this.onMessage(proc, message));
+    proc.worker.on('exit', (code, signal) => this.onExit(proc, code, signal));
+    return proc;
+  }
+
+  private onMessage(proc: WorkerProcess, message: FromWorker): void {
+    switch (message.type) {
+      case 'report':
+        this.applyReport(proc, message);
+        break;
+      case 'ready':
+        if (proc.state === 'starting') proc.state = 'serving';
+        proc.resolveReady();
+        this.updateGauge();
+        break;
+      case 'metrics':
+        proc.lastMetrics = message.metrics;
+        proc.pendingMetrics.get(message.id)?.(message.metrics);
+        proc.pendingMetrics.delete(message.id);
+        break;
+      case 'final':
+        proc.final = true;
+        proc.lastMetrics = message.metrics;
+        this.retire(message.metrics);
+        if (message.abandoned > 0) log.warn(`worker ${proc.pid}: ${message.abandoned} requests still in flight at the end of the grace period were cut off`);
+        break;
+    }
+  }
+
+  /** applyReport passes a worker's batch on: tries to passive health and outlier detection, requests to the statistics, load to ClusterLoad. */
+  private applyReport(proc: WorkerProcess, report: WorkerReport): void {
+    proc.counts = report.worker;
+    this.load.update(proc.worker.id, report);
+    const { control } = this;
+    for (const [id, backend] of Object.entries(report.backends)) {
+      if (backend.tries) replayTries(control, id, backend.tries);
+      const requests = backend.requests;
+      if (requests) for (let i = 0; i < requests.length; i += 2) control.stats.record(id, requests[i]!, requests[i + 1]! / 1000);
+      if (backend.drained && (this.load.view(id)?.activeRequests ?? 0) === 0) control.drained(id);
+    }
+  }
+
+  private drain(proc: WorkerProcess, mode: DrainMode, graceMs = this.control.config.timeouts.shutdown): void {
+    if (proc.state === 'draining') return;
+    proc.state = 'draining';
+    proc.send({ type: 'drain', mode, graceMs });
+    const timer = setTimeout(() => {
+      if (proc.worker.isDead()) return;
+      log.warn(`worker ${proc.pid} did not exit ${EXIT_MARGIN_MS} ms after its grace period; killing it`);
+      proc.worker.process.kill('SIGKILL');
+    }, graceMs + EXIT_MARGIN_MS);
+    timer.unref();
+  }
+
+  private onExit(proc: WorkerProcess, code: number | null, signal: string | null): void {
+    this.workers.delete(proc.worker.id);
+    this.load.workerGone(proc.worker.id);
+    for (const resolve of proc.pendingMetrics.values()) resolve(proc.lastMetrics);
+    if (!proc.final) this.retire(proc.lastMetrics);
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    const wasReady = proc.state !== 'starting';
+    proc.rejectReady(new Error(`worker ${proc.pid} exited (${how}) before it listened`));
+    this.updateGauge();
+    if (proc.state === 'draining') {
+      log.info(`worker ${proc.pid} drained and exited`);
+      return;
+    }
+    if (this.stopping || !this.started || proc.purpose === 'upgrade' && !wasReady) return;
+    this.control.metrics.workerRestarts.inc();
+    log.warn(`worker ${proc.pid} died (${how}) with ${proc.counts.active} requests in flight; starting another`, { inFlight: proc.counts.active });
+    this.control.stats.event('workers', `worker ${proc.pid} died (${how}) with ${proc.counts.active} requests in flight; replaced`);
+    const replace = (): void => {
+      if (this.stopping) return;
+      const next = this.fork('replacement');
+      next.ready.catch((error: unknown) => log.error(`replacement worker failed: ${(error as Error).message}`));
+    };
+    if (wasReady) replace();
+    else setTimeout(replace, RESTART_BACKOFF_MS).unref();
+  }
+
+  private askMetrics(proc: WorkerProcess): Promise<MetricsJson> {
+    const id = ++this.metricsRequest;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        proc.pendingMetrics.delete(id);
+        resolve(proc.lastMetrics);
+      }, METRICS_TIMEOUT_MS);
+      proc.pendingMetrics.set(id, (metrics) => {
+        clearTimeout(timer);
+        resolve(metrics);
+      });
+      proc.send({ type: 'metrics', id });
+    });
+  }
+
+  /** retire adds an exited worker's counters and histograms to the running sum (its gauges no longer mean anything). */
+  private retire(metrics: MetricsJson): void {
+    // prom-client's types declare `type` as a numeric enum; at run time it is the name ("counter").
+    const lasting = metrics.filter((metric) => ['counter', 'histogram'].includes(metric.type as unknown as string));
+    if (lasting.length === 0) return;
+    this.retired = this.retired.then((sum) => AggregatorRegistry.aggregate([sum, lasting]).getMetricsAsJSON());
+  }
+
+  private updateGauge(): void {
+    let serving = 0;
+    for (const proc of this.workers.values()) if (proc.state === 'serving') serving++;
+    this.control.metrics.workers.set(serving);
+  }
+}
+
+/** replayTries hands a worker's try outcomes to the control plane in the order the worker saw them. */
+function replayTries(control: ControlPlane, id: string, tries: readonly TryOutcome[]): void {
+  for (const outcome of tries) {
+    if (typeof outcome !== 'number') control.tryFailed(id, outcome[0], outcome[1]);
+    else if (outcome >= 500) control.tryAnswered(id, outcome);
+    else for (let n = outcome; n < 0; n++) control.tryAnswered(id, 200);
+  }
+}

@@ -1,0 +1,126 @@
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfigFile, workerCount, type Config } from './config.js';
+import { createAdminApp } from './admin.js';
+import { ControlPlane } from './control-plane.js';
+import { Supervisor } from './cluster/supervisor.js';
+import { AdminError } from './errors.js';
+import { watchConfigFile } from './watch.js';
+import { log } from '@lab/common/log';
+import { onShutdown } from '@lab/common/shutdown';
+import { readyLine } from '@lab/common/ready';
+import { hostPort } from '@lab/common/host-port';
+
+const USAGE = `usage: node balancer/dist/main.js --config FILE [--check]
+  --config FILE   the YAML configuration (or set BALANCER_CONFIG=FILE)
+  --check         validate the configuration, print the result and exit`;
+
+function readArgs(): { configFile: string; checkOnly: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    fail(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const configFile = values.config ?? process.env.BALANCER_CONFIG;
+  if (!configFile) fail(`no configuration given: pass --config FILE or set BALANCER_CONFIG\n${USAGE}`);
+  return { configFile, checkOnly: values.check ?? false };
+}
+
+function fail(message: string): never {
+  process.stderr.write(`balancer: ${message}\n`);
+  process.exit(2);
+}
+
+async function listen(server: Server, host: string, port: number): Promise<string> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return `http://${hostPort(address.address, address.port)}`;
+}
+
+/** trafficPort: the configured port, or for port 0 one that is free now, so that every worker (and every later one) listens on the same. */
+async function trafficPort(host: string, port: number): Promise<number> {
+  if (port !== 0) return port;
+  const probe = createNetServer();
+  probe.listen(0, host);
+  await once(probe, 'listening');
+  const free = (probe.address() as AddressInfo).port;
+  probe.close();
+  await once(probe, 'close');
+  return free;
+}
+
+/**
+ * The primary: the control plane (backends, health checks, discovery, reloads, outlier detection),
+ * the admin listener and the status page; the traffic listener is served by the workers it
+ * supervises (cluster/supervisor.ts).
+ */
+export async function runPrimary(): Promise<void> {
+  const { configFile, checkOnly } = readArgs();
+  let config: Config;
+  try {
+    config = loadConfigFile(configFile);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  const workers = workerCount(config);
+  if (checkOnly) {
+    process.stdout.write(`configuration ${configFile} is valid: ${config.backends.length} backends, algorithm ${config.algorithm}, ${workers} worker${workers === 1 ? '' : 's'}\n`);
+    return;
+  }
+
+  const balancer = new ControlPlane(config);
+  const supervisor = new Supervisor(balancer, workers);
+  balancer.connect((id) => supervisor.load.view(id), (snapshot) => supervisor.publish(snapshot));
+  const reload = (origin: string): void => {
+    try {
+      balancer.reloadFile(configFile, origin);
+    } catch (error) {
+      if (!(error instanceof AdminError)) throw error;
+    }
+  };
+  const upgrade = (origin: string): void => {
+    supervisor.upgrade(origin).catch((error: unknown) => log.error(`${origin}: upgrade refused`, { reason: (error as Error).message }));
+  };
+  // Watch from the start, so that an edit made while the balancer starts is not missed.
+  const stopWatching = watchConfigFile(configFile, () => reload('file change'));
+  // Before anything slow: an unhandled SIGUSR2 or SIGHUP ends the process.
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  process.on('SIGUSR2', () => upgrade('SIGUSR2'));
+  await balancer.start();
+
+  const adminServer = createServer(createAdminApp(balancer, configFile, supervisor));
+  const shutdown = async (signal: string): Promise<void> => {
+    stopWatching();
+    const grace = balancer.config.timeouts.shutdown;
+    log.info(`${signal}: shutting down`, { inFlight: supervisor.inFlight(), workers: supervisor.views().length, graceMs: grace });
+    adminServer.close();
+    adminServer.closeIdleConnections();
+    await supervisor.stop(grace);
+    adminServer.closeAllConnections();
+    balancer.stop();
+    log.info('stopped');
+  };
+  onShutdown(shutdown);
+
+  const port = await trafficPort(config.listen.host, config.listen.port);
+  await supervisor.start(port);
+  const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
+  balancer.setBoundPorts(port, Number(new URL(adminUrl).port));
+  const healthy = balancer.pool.all().filter((backend) => backend.state === 'healthy').length;
+  const proxyUrl = `http://${hostPort(config.listen.host, port)}`;
+  readyLine('balancer', { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy, engine: config.engine, workers, pid: process.pid });
+}
+
