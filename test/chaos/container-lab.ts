@@ -126,6 +126,8 @@ export class ContainerDriver implements LabDriver {
         await docker.getContainer(balancer.getId()).kill({ signal: 'SIGHUP' });
       },
       restartBalancer: async () => void (await docker.getContainer(balancer.getId()).restart({ t: STOP_GRACE_S })),
+      upgradeBalancer: async () => void (await docker.getContainer(balancer.getId()).kill({ signal: 'SIGUSR2' })),
+      balancerProcesses: async () => (await docker.getContainer(balancer.getId()).top()).Processes?.length ?? 0,
       balancerLog: () => log,
     };
   }

@@ -2,7 +2,7 @@
  * The chaos lab as local processes: backend/dist/main.js and balancer/dist/main.js on 127.0.0.1, faults by
  * real signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT, SIGHUP) and restarts on the same port.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import type { RunningBackend } from '../helpers/backend.js';
 import { httpRequest } from '../helpers/http.js';
@@ -51,6 +51,24 @@ async function startProcessLab(t: TestContext, options: LabOptions = {}): Promis
       await balancer.service.stop('SIGTERM');
       balancer = await startBalancer(t, config(current));
     },
+    upgradeBalancer: async () => void balancer.service.child.kill('SIGUSR2'),
+    balancerProcesses: async () => 1 + childrenOf(balancer.service.child.pid!).length,
     balancerLog: () => balancer.service.output(),
   };
+}
+
+/** childrenOf: the pids whose parent is pid, read from /proc (Linux). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fields after the command name, which is in parentheses and may hold spaces: state, then ppid.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // the process has just exited
+    }
+  }
+  return children;
 }

@@ -56,6 +56,8 @@ const LIMITS = {
 };
 
 export interface LabOptions {
+  /** the balancer's traffic workers (default 1) */
+  workers?: number;
   algorithm?: string;
   weights?: readonly number[];
   outlierDetection?: Record<string, unknown>;
@@ -66,6 +68,7 @@ export function balancerSettings(urls: readonly string[], options: LabOptions = 
   return {
     algorithm: options.algorithm ?? 'round-robin',
     engine: testEngine,
+    workers: options.workers ?? 1,
     backends: BACKENDS.map((name, i) => ({ name, url: urls[i], weight: options.weights?.[i] ?? 1 })),
     healthCheck: fastHealth,
     retries: { attempts: 2 },
@@ -98,6 +101,10 @@ export interface ChaosLab {
   reload(options: LabOptions): Promise<void>;
   /** Stops the balancer gracefully (SIGTERM) and starts it again on the same ports. */
   restartBalancer(): Promise<void>;
+  /** Sends the balancer's primary SIGUSR2: a hitless upgrade of its workers. */
+  upgradeBalancer(): Promise<void>;
+  /** The balancer's processes now: the primary and its workers, whatever state they are in. */
+  balancerProcesses(): Promise<number>;
   balancerLog(): string;
 }
 
@@ -453,6 +460,52 @@ export function defineChaosScenarios(driver: LabDriver): void {
         expectErrorsOnlyWithin(run, windowStart, windowEnd);
       },
     },
+    upgradeScenario(),
   ];
   for (const scenario of scenarios) defineScenario(driver, scenario);
+  // Cluster mode: the same failures with two workers, whose reports the primary must add up (processes only, to bound the suite's time).
+  if (driver.suite !== 'processes') return;
+  for (const scenario of scenarios.filter((s) => ['1-sigkill', '3-pause', '7-outlier'].includes(s.key))) {
+    defineScenario(driver, { ...scenario, key: `${scenario.key}-workers2`, title: `${scenario.title} (workers: 2)`, options: { ...scenario.options, workers: 2 } });
+  }
+}
+
+interface WorkerInfo {
+  pid: number;
+  state: string;
+}
+
+/** Scenario 9c: two upgrades (SIGUSR2) 3 s apart under load, with two workers: no client error, every worker replaced, none left behind. */
+function upgradeScenario(): Scenario {
+  return {
+    key: '9c-hitless-upgrade',
+    title: '9c. Two hitless upgrades (SIGUSR2) 3 s apart under load, workers: 2: 0 errors, every worker new, no old one left',
+    durationMs: 11_000,
+    options: { workers: 2 },
+    async run(s) {
+      const workers = async (): Promise<WorkerInfo[]> => JSON.parse((await httpRequest(`${s.lab.adminUrl}/workers`)).body) as WorkerInfo[];
+      const before = (await workers()).map((w) => w.pid);
+      const upgradeMs: number[] = [];
+      const seen = new Set(before);
+      for (const atMs of [2_000, 5_000]) {
+        await s.until(atMs);
+        const servingBefore = new Set((await workers()).filter((w) => w.state === 'serving').map((w) => w.pid));
+        const signalledAt = await s.fault('SIGUSR2 (upgrade)', () => s.lab.upgradeBalancer());
+        await waitFor('fresh workers to serve', async () => {
+          const serving = (await workers()).filter((w) => w.state === 'serving');
+          return serving.length === 2 && serving.every((w) => !servingBefore.has(w.pid));
+        }, 20_000, 50);
+        upgradeMs.push(s.mark('fresh workers serve') - signalledAt);
+        for (const w of await workers()) seen.add(w.pid);
+      }
+      const run = await s.end();
+      await waitFor('the old workers to exit', async () => (await s.lab.balancerProcesses()) === 3, 15_000, 100);
+      const after = (await workers()).map((w) => w.pid);
+      const exitedLines = [...s.lab.balancerLog().matchAll(/worker (\d+) drained and exited/g)].map((m) => Number(m[1]));
+      s.report(run, { upgradeMs, workersBefore: before, workersAfter: after, balancerProcesses: await s.lab.balancerProcesses(), drainedAndExited: exitedLines.length });
+      expectNoClientErrors(run);
+      assert.equal(after.filter((pid) => before.includes(pid)).length, 0, `every worker is new (before ${before}, after ${after})`);
+      for (const pid of seen) if (!after.includes(pid)) assert.ok(exitedLines.includes(pid), `old worker ${pid} drained and exited`);
+    },
+  };
 }

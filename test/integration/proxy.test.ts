@@ -64,7 +64,8 @@ test('WebSocket upgrades are proxied and both directions flow', async (t) => {
   socket.write('hello');
   const [reply] = (await once(socket, 'data')) as [Buffer];
   assert.equal(reply.toString(), 'echo:hello');
-  assert.equal((await lb.backends())[0]!.activeRequests, 1, 'an open WebSocket counts as an active request');
+  // The primary hears of a worker's load in its next report, within 50 ms.
+  await waitFor('the open WebSocket to count as an active request', async () => (await lb.backends())[0]!.activeRequests === 1, 2_000, 10);
   socket.destroy();
   await waitFor('the closed WebSocket to leave the count', async () => (await lb.backends())[0]!.activeRequests === 0);
 });
