@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { fastHealth, startBackendProcess, startBalancer, startHttpBackend, testEngine, type RunningBalancer } from '../helpers/lab.js';
+import { fastHealth, fastTimeouts, startBackendProcess, startBalancer, startHttpBackend, testEngine, type RunningBalancer } from '../helpers/lab.js';
 import { repoRoot } from '../helpers/processes.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
+import type { StatusWorker } from '../../balancer/src/status-document.js';
 
 /** Debian's chromium (apt-get install -y chromium); playwright-core cannot download browsers here. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -47,6 +48,18 @@ async function rowIds(page: Page): Promise<string[]> {
   return page.locator('#backend-rows tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-backend') ?? ''));
 }
 
+/** The workers table's rows, top to bottom: pid and state. */
+async function workerRows(page: Page): Promise<{ pid: number; state: string }[]> {
+  return page.locator('#worker-rows tr').evaluateAll((rows) => rows.map((row) => ({ pid: Number(row.getAttribute('data-pid')), state: row.getAttribute('data-state') ?? '' })));
+}
+
+/** The balancer's own list of its traffic workers, oldest first. */
+function workersOf(lb: RunningBalancer): Promise<StatusWorker[]> {
+  return getJson<StatusWorker[]>(`${lb.adminUrl}/workers`);
+}
+
+const pidsOf = (workers: readonly { pid: number }[]): number[] => workers.map((w) => w.pid);
+
 /** The balancer's own answer to "which algorithm is in use": GET /config, or lb_info in /metrics. */
 async function algorithmInUse(lb: RunningBalancer): Promise<string | undefined> {
   const config = await getJson<{ algorithm?: string; config?: { algorithm?: string } }>(`${lb.adminUrl}/config`).catch(() => undefined);
@@ -56,10 +69,10 @@ async function algorithmInUse(lb: RunningBalancer): Promise<string | undefined> 
 }
 
 /** Steady GETs through the balancer so that the rows have traffic to show; stop() waits for the last answers. */
-function backgroundLoad(url: string, perSecond: number): { stop(): Promise<void> } {
+function backgroundLoad(url: string, perSecond: number, timeoutMs = 3_000): { stop(): Promise<void> } {
   const pending = new Set<Promise<unknown>>();
   const timer = setInterval(() => {
-    const request = httpRequest(url, { timeoutMs: 3_000 }).catch(() => undefined);
+    const request = httpRequest(url, { timeoutMs }).catch(() => undefined);
     pending.add(request);
     void request.finally(() => pending.delete(request));
   }, 1000 / perSecond);
@@ -95,6 +108,10 @@ test('the status page: one row per backend, a switch through the page takes effe
   await waitFor('traffic to show as requests/s', async () => (await page.locator('#backend-rows tr[data-backend="s1"] td.rps').textContent()) !== '0', 5_000, 100);
   assert.equal(await page.locator('#algorithm-current').textContent(), 'round-robin');
   assert.equal(await page.locator('#engine-current').textContent(), testEngine);
+  // One traffic worker by default: the workers table lists it as GET /workers does.
+  const workers = await workersOf(lb);
+  assert.equal(workers.length, 1);
+  await waitFor('the worker row', async () => JSON.stringify(pidsOf(await workerRows(page))) === JSON.stringify(pidsOf(workers)), 3_000, 100);
 
   // Switch through the page's own control.
   const target = 'least-connections';
@@ -188,4 +205,55 @@ test('with admin.token set, the page asks for the token once, shows the API\'s r
   await page.locator('#algorithm-message[data-kind="error"]').waitFor({ timeout: 3_000 });
   assert.match((await message.textContent()) ?? '', /fastest/);
   assert.equal(await algorithmInUse(lb), 'p2c');
+});
+
+test('the status page lists the workers (workers: 2) as GET /workers does, and shows an upgrade: the old ones draining, then gone', { skip, timeout: 90_000 }, async (t) => {
+  requireChromium();
+  const backend = await startHttpBackend(t, 'only');
+  // perTry well above the slow answers below, so that they are answered, not retried.
+  const lb = await startBalancer(t, { algorithm: 'round-robin', workers: 2, timeouts: { ...fastTimeouts, perTry: '8s' }, backends: [{ url: backend.url, name: 'only' }] });
+  const load = backgroundLoad(`${lb.url}/workers-test`, 20, 10_000);
+  t.after(() => load.stop());
+  const page = await openStatusPage(t, lb);
+
+  const before = await workersOf(lb);
+  assert.equal(before.length, 2);
+  assert.deepEqual(before.map((w) => w.state), ['serving', 'serving']);
+  await waitFor('two worker rows', async () => (await workerRows(page)).length === 2, 10_000, 100);
+  assert.deepEqual(await workerRows(page), before.map((w) => ({ pid: w.pid, state: 'serving' })));
+  assert.deepEqual(await page.locator('#worker-rows .badge').allTextContents(), ['serving', 'serving']);
+  for (const started of await page.locator('#worker-rows td.started').allTextContents()) assert.match(started, /^\d+ (s|min) ago$/);
+  assert.equal(await page.locator('#no-workers').isVisible(), false);
+  // Connections are spread over both workers: each row counts requests and accepted connections.
+  await waitFor('requests counted on both worker rows', async () => (await page.locator('#worker-rows td.requests').allTextContents()).every((text) => Number(text.replace(/,/g, '')) > 0), 10_000, 100);
+  for (const text of await page.locator('#worker-rows td.connections').allTextContents()) {
+    const [open, accepted] = (text.match(/^(\d[\d,]*) \/ (\d[\d,]*)$/) ?? []).slice(1).map((n) => Number(n.replace(/,/g, '')));
+    assert.ok(open !== undefined && accepted !== undefined && accepted > 0 && open <= accepted, `connections cell ${JSON.stringify(text)}`);
+  }
+
+  // An upgrade while slow answers are in flight: the old workers drain for a few seconds, and the page shows it.
+  backend.delayMs = 4_000;
+  await waitFor('requests in flight at both workers', async () => (await workersOf(lb)).every((w) => w.activeRequests > 0), 5_000, 100);
+  const restart = await httpRequest(`${lb.adminUrl}/workers/restart`, { method: 'POST', timeoutMs: 30_000 });
+  assert.equal(restart.status, 200, restart.body);
+  const fresh = pidsOf((JSON.parse(restart.body) as StatusWorker[]).filter((w) => w.state === 'serving'));
+  assert.equal(fresh.length, 2);
+  assert.ok(fresh.every((pid) => !pidsOf(before).includes(pid)), `fresh workers ${fresh.join(', ')} are new`);
+  const draining = page.locator('#worker-rows tr[data-state="draining"]');
+  await draining.first().waitFor({ timeout: 3_000 });
+  const drainingPids = pidsOf((await workerRows(page)).filter((row) => row.state === 'draining'));
+  assert.ok(drainingPids.every((pid) => pidsOf(before).includes(pid)), `draining rows ${drainingPids.join(', ')} are old workers`);
+  assert.equal(await draining.first().locator('.badge').textContent(), 'draining');
+  await page.waitForTimeout(400); // the row's colour fades in over 0.3 s
+  const drainingBackground = await draining.first().evaluate(backgroundOf);
+  const servingBackground = await page.locator('#worker-rows tr[data-state="serving"]').first().evaluate(backgroundOf);
+  assert.notEqual(drainingBackground, servingBackground, 'a draining worker\'s row stands out');
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(RESULTS_DIR, 'status-page-workers.png'), fullPage: true });
+
+  // Once the old workers have finished their requests and exited, only the fresh ones are listed.
+  backend.delayMs = 0;
+  await waitFor('the page to list only the fresh workers', async () => JSON.stringify(await workerRows(page)) === JSON.stringify(fresh.map((pid) => ({ pid, state: 'serving' }))), 15_000, 100);
+  assert.deepEqual(pidsOf(await workersOf(lb)), fresh);
+  await waitFor('the upgrade to be listed in the events', async () => (await page.locator('#events li[data-kind="workers"]', { hasText: 'upgrade' }).count()) > 0, 3_000, 100);
 });

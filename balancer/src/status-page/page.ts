@@ -3,7 +3,7 @@
  * algorithm through PUT /algorithm. Compiled by this folder's tsconfig.json (DOM, no Node) and
  * inlined into page.html by ../status-page.ts.
  */
-import type { StatusBackendView, StatusDocument, StatusEvent } from '../status-document.js';
+import type { StatusBackendView, StatusDocument, StatusEvent, StatusWorker } from '../status-document.js';
 
 const POLL_MS = 1000;
 const POLL_TIMEOUT_MS = 2500;
@@ -31,6 +31,8 @@ const ui = {
   message: byId('algorithm-message', HTMLElement),
   tbody: byId('backend-rows', HTMLTableSectionElement),
   noBackends: byId('no-backends', HTMLElement),
+  workerRows: byId('worker-rows', HTMLTableSectionElement),
+  noWorkers: byId('no-workers', HTMLElement),
   up: byId('summary-up', HTMLElement),
   rps: byId('summary-rps', HTMLElement),
   errors: byId('summary-errors', HTMLElement),
@@ -60,7 +62,17 @@ interface Row {
   spark: Sparkline;
 }
 
+const WORKER_CELLS = ['state', 'started', 'active', 'requests', 'connections'] as const;
+
+interface WorkerRow {
+  tr: HTMLTableRowElement;
+  cells: Record<(typeof WORKER_CELLS)[number], HTMLTableCellElement>;
+  badge: HTMLSpanElement;
+  started: HTMLTimeElement;
+}
+
 const rows = new Map<string, Row>();
+const workerRows = new Map<number, WorkerRow>();
 let timer = 0;
 let polling = false;
 
@@ -82,6 +94,19 @@ function percent(ratio: number, rps: number): string {
   if (p < 1) return `${p.toFixed(2)}%`;
   if (p < 10) return `${p.toFixed(1)}%`;
   return `${Math.round(p)}%`;
+}
+
+function count(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+/** ago: how long before now, in the largest unit that fits: "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
+function ago(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 172800) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
 }
 
 function millis(ms: number): string {
@@ -158,6 +183,7 @@ async function poll(): Promise<void> {
 function render(data: StatusDocument): void {
   renderAlgorithm(data);
   renderBackends(data.backends);
+  renderWorkers(data.workers, Date.parse(data.generatedAt));
   renderSummary(data);
   renderEvents(data.events);
 }
@@ -244,6 +270,63 @@ function renderBackends(backends: StatusBackendView[]): void {
   ui.noBackends.hidden = backends.length > 0;
   state.up = backends.filter((b) => b.state === 'healthy').length;
   state.total = backends.length;
+}
+
+function createWorkerRow(pid: number): WorkerRow {
+  const tr = document.createElement('tr');
+  tr.dataset.pid = String(pid);
+  const name = document.createElement('th');
+  name.scope = 'row';
+  name.className = 'pid';
+  name.textContent = String(pid);
+  tr.append(name);
+  const cells = Object.fromEntries(
+    WORKER_CELLS.map((key) => {
+      const td = document.createElement('td');
+      td.className = key === 'state' || key === 'started' ? key : `num ${key}`;
+      tr.append(td);
+      return [key, td];
+    }),
+  ) as WorkerRow['cells'];
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  cells.state.append(badge);
+  const started = document.createElement('time');
+  cells.started.append(started);
+  const row = { tr, cells, badge, started };
+  workerRows.set(pid, row);
+  return row;
+}
+
+/** renderWorkers: one row per traffic worker, oldest first; "started" is measured on the balancer's clock (generatedAt), not the browser's. */
+function renderWorkers(workers: StatusWorker[], now: number): void {
+  const seen = new Set<number>();
+  let previous: HTMLTableRowElement | null = null;
+  for (const w of workers) {
+    seen.add(w.pid);
+    const row = workerRows.get(w.pid) ?? createWorkerRow(w.pid);
+    const { cells } = row;
+    if (row.tr.dataset.state !== w.state) row.tr.dataset.state = w.state;
+    setText(row.badge, w.state);
+    row.badge.dataset.state = w.state;
+    if (row.started.dateTime !== w.startedAt) {
+      row.started.dateTime = w.startedAt;
+      row.started.title = new Date(w.startedAt).toLocaleString();
+    }
+    setText(row.started, ago(now - Date.parse(w.startedAt)));
+    setText(cells.active, count(w.activeRequests));
+    setText(cells.requests, count(w.totalRequests));
+    setText(cells.connections, `${count(w.connections)} / ${count(w.acceptedConnections)}`);
+    const expectedNext: ChildNode | null = previous ? previous.nextSibling : ui.workerRows.firstChild;
+    if (expectedNext !== row.tr) ui.workerRows.insertBefore(row.tr, expectedNext);
+    previous = row.tr;
+  }
+  for (const [pid, row] of workerRows) {
+    if (seen.has(pid)) continue;
+    row.tr.remove();
+    workerRows.delete(pid);
+  }
+  ui.noWorkers.hidden = workers.length > 0;
 }
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
