@@ -36,14 +36,14 @@ export interface BackendView {
   totalRequests: number;
 }
 
-/** Where the control plane reads the load the data plane sees (one process: its data plane; cluster mode: the sum over workers). */
+/** Where the control plane reads the load on a backend: the sum over the workers' reports (cluster/load.ts). */
 export type LoadSource = (id: string) => LoadView | undefined;
 
 /**
  * ControlPlane owns the running configuration and every decision about backends: membership,
  * active health checks and rise/fall, outlier detection, DNS discovery, reloads and admin
- * operations. After every change it publishes a new Snapshot, the only thing the data plane
- * reads; the data plane reports finished tries back through DataPlaneReporter.
+ * operations. After every change it publishes a new Snapshot, the only thing the data planes (in
+ * the workers) read; what they report back arrives through DataPlaneReporter.
  */
 export class ControlPlane implements DataPlaneReporter {
   readonly pool: Pool;

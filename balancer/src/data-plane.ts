@@ -1,9 +1,8 @@
 import { createAlgorithm, type Algorithm } from './algorithms/index.js';
 import type { Candidate } from './backends/view.js';
 import { LoadStats } from './backends/load.js';
-import { SLOW_START_FLOOR } from './backends/pool.js';
 import type { Engine, Upstream } from './engines/engine.js';
-import type { BackendEntry, Snapshot } from './snapshot.js';
+import { SLOW_START_FLOOR, type BackendEntry, type Snapshot } from './snapshot.js';
 import type { FailureKind } from './pipeline/error-mapping.js';
 
 /**

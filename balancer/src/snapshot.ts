@@ -20,6 +20,9 @@ export interface Snapshot {
   readonly backends: readonly BackendEntry[];
 }
 
+/** Share of its weight a backend starts slow start with. */
+export const SLOW_START_FLOOR = 0.1;
+
 /** One backend as the data plane needs it. */
 export interface BackendEntry {
   readonly id: string;

@@ -9,9 +9,6 @@ export type BackendState = 'healthy' | 'unhealthy' | 'draining' | 'ejected';
 /** Where a backend came from: the config file (or PUT /config), the admin API, or DNS discovery. */
 export type BackendSource = 'config' | 'api' | 'dns';
 
-/** Share of its weight a backend starts slow start with. */
-export const SLOW_START_FLOOR = 0.1;
-
 /** A member as everyone but the pool sees it: read-only. */
 export interface BackendStatus {
   readonly id: string;
