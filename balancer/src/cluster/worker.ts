@@ -41,32 +41,28 @@ export async function runWorker(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => undefined);
   const start = await firstStart();
   const { config } = start;
-  const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), {
-    tryAnswered: (id, status) => reports.tryAnswered(id, status),
-    tryFailed: (id, kind, detail) => reports.tryFailed(id, kind, detail),
-    drained: (id) => reports.drained(id),
-  });
+  let open = 0;
+  let accepted = 0;
+  const reports = new ReportBatcher(
+    (report) => send(report),
+    () => dataPlane.loads(),
+    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
+  );
+  const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), reports);
   dataPlane.apply(start.snapshot);
   const registry = newRegistry();
-  const accounting = new Accounting(new TrafficMetrics(registry), { record: (backend, status, seconds) => reports.record(backend, status, seconds) });
+  const accounting = new Accounting(new TrafficMetrics(registry), reports);
 
   const server = createServer({ keepAliveTimeout: 5_000 }, createRequestHandler(dataPlane, accounting));
   server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
-  let open = 0;
-  let accepted = 0;
   server.on('connection', (socket) => {
     open++;
     accepted++;
     socket.once('close', () => open--);
   });
-  const reports = new ReportBatcher(
-    (report) => send(report),
-    () => dataPlane.loads(),
-    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
-  );
 
   let draining = false;
   const drain = async (mode: DrainMode, graceMs: number): Promise<void> => {
