@@ -107,13 +107,31 @@ export function buildDashboard(): Dashboard {
     .title('Algorithm')
     .description(`The balancing algorithm in force and the engine that forwards requests (labels algorithm and engine of ${BALANCER_METRIC.info}). The algorithm changes with PUT /algorithm or a configuration reload; the engine only with a restart.`)
     .datasource(DATASOURCE)
-    .span(4)
-    .height(8)
+    .gridPos({ h: 4, w: 4, x: 0, y: 0 })
     .withTarget(query('A', `max by (algorithm, engine) (${BALANCER_METRIC.info})`, '{{algorithm}} ({{engine}})').instant())
     .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
     .textMode(BigValueTextMode.Name)
     .colorMode(BigValueColorMode.None)
     .graphMode(BigValueGraphMode.None);
+
+  const workers = new stat.PanelBuilder()
+    .id(11)
+    .title('Workers')
+    .description(`Serving: traffic workers serving now (${BALANCER_METRIC.workers}). An upgrade (SIGUSR2 or POST /workers/restart) keeps it at the configured count: the fresh workers serve before the old ones drain, and draining ones are not counted (while the fresh ones start it may read more for a moment). A worker that dies lowers it until its replacement listens, often too briefly for a scrape to see. Restarts: workers replaced after they died, per rate interval (increase of ${BALANCER_METRIC.workerRestarts}); a crash shows as a bump in its sparkline, an upgrade counts none.`)
+    .datasource(DATASOURCE)
+    .gridPos({ h: 4, w: 4, x: 0, y: 4 })
+    .withTarget(query('A', `sum(${BALANCER_METRIC.workers})`, 'serving'))
+    .withTarget(query('B', `sum(increase(${BALANCER_METRIC.workerRestarts}[$__rate_interval]))`, 'restarts'))
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+    .textMode(BigValueTextMode.ValueAndName)
+    .colorMode(BigValueColorMode.Value)
+    .graphMode(BigValueGraphMode.Area)
+    .unit('none')
+    .decimals(0)
+    .min(0)
+    // No worker serving is red; so is a restart in the last rate interval (increase extrapolates, hence 0.5).
+    .overrideByQuery('A', [{ id: 'thresholds', value: { mode: ThresholdsMode.Absolute, steps: [{ value: null, color: 'red' }, { value: 1, color: 'green' }] } }])
+    .overrideByQuery('B', [{ id: 'thresholds', value: { mode: ThresholdsMode.Absolute, steps: [{ value: null, color: 'green' }, { value: 0.5, color: 'red' }] } }]);
 
   const requests = graph(
     2,
@@ -121,6 +139,7 @@ export function buildDashboard(): Dashboard {
     'Requests answered per second, stacked by the backend that answered: the top edge is the total. A killed or ejected backend\'s band drops to 0 and the others widen; the total should not dip while a healthy backend remains.',
     10,
   )
+    .gridPos({ h: 8, w: 10, x: 4, y: 0 })
     .unit('reqps')
     .fillOpacity(60)
     .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
@@ -132,6 +151,7 @@ export function buildDashboard(): Dashboard {
     'Each backend\'s share of the requests the backends answered. With equal weights and round-robin the lines sit together at 1/N; a weight change, slow start, drain or ejection moves them apart; a dead backend goes to 0 % and the others rise.',
     10,
   )
+    .gridPos({ h: 8, w: 10, x: 14, y: 0 })
     .unit('percentunit')
     .max(1)
     .withTarget(
@@ -254,8 +274,10 @@ export function buildDashboard(): Dashboard {
     .timezone('browser')
     .tooltip(DashboardCursorSync.Crosshair)
     .withVariable(backendVariable)
-    // Rows of 24 grid units; the builder places panels left to right.
+    // Rows of 24 grid units; the builder places panels left to right. The first row is placed by hand:
+    // Algorithm and Workers share its first 4 units, one above the other, which the builder cannot do.
     .withPanel(algorithm)
+    .withPanel(workers)
     .withPanel(requests)
     .withPanel(share)
     .withPanel(health)

@@ -4,10 +4,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { DASHBOARD_FILE, dashboardJson } from '../../grafana/src/dashboard.js';
+import { BALANCER_METRIC } from '../../common/src/metric-names.js';
 import { findBinary, repoRoot, startService } from '../helpers/processes.js';
 import { startBackend, type RunningBackend } from '../helpers/backend.js';
 import { startBalancer } from '../helpers/lab.js';
-import { metricValue, sleep, waitFor } from '../helpers/http.js';
+import { getJson, metricValue, sleep, waitFor } from '../helpers/http.js';
 import { startPrometheus, type PromSample } from '../helpers/prometheus.js';
 
 interface DatasourceRef {
@@ -126,16 +127,26 @@ function interpolate(expr: string, values: Record<string, string>): string {
 const prometheusBinary = findBinary('prometheus');
 const inCi = process.env.CI === 'true';
 const hostPort = (url: string): string => new URL(url).host;
+/** The variables Grafana itself defines, as the test fills them in. */
+const builtinVariables: Readonly<Record<string, string>> = { __rate_interval: '15s', __interval: '5s', __range: '5m', __range_s: '300' };
+
+/** The one panel query of the dashboard that reads this metric, with Grafana's own variables filled in. */
+function panelQueryOn(dashboard: DashboardJson, metric: string): string {
+  const reads = new RegExp(`(?<![\\w:])${metric}(?![\\w:])`);
+  const exprs = queryPanels(dashboard).flatMap((panel) => (panel.targets ?? []).map((target) => target.expr ?? '')).filter((expr) => reads.test(expr));
+  assert.equal(exprs.length, 1, `one panel query reads ${metric}: ${JSON.stringify(exprs)}`);
+  return interpolate(exprs[0]!, builtinVariables);
+}
 
 test(
-  'every panel query returns series from a real Prometheus scraping a running lab (kill, 5xx, ejection, reload)',
+  'every panel query returns series from a real Prometheus scraping a running lab (kill, 5xx, ejection, reload, worker upgrade and crash)',
   { skip: prometheusBinary === undefined && !inCi ? 'prometheus is not on PATH (apt-get install prometheus); with CI=true this fails instead' : false, timeout: 120_000 },
   async (t) => {
     assert.ok(prometheusBinary, 'prometheus is not on PATH and CI=true: install it (apt-get install prometheus)');
     const started = performance.now();
     const mark = (what: string): void => t.diagnostic(`${((performance.now() - started) / 1000).toFixed(1)} s: ${what}`);
 
-    // The lab: three backend processes, a balancer with fast health checks and outlier detection, a steady loadgen.
+    // The lab: three backend processes, a balancer of two workers with fast health checks and outlier detection, a steady loadgen.
     const launch = async (id: string, env: Record<string, string> = {}): Promise<RunningBackend> => {
       const backend = await startBackend(id, env);
       t.after(() => backend.service.stop('SIGKILL'));
@@ -143,6 +154,7 @@ test(
     };
     const backends = await Promise.all(['b1', 'b2', 'b3'].map((id) => launch(id)));
     const lb = await startBalancer(t, {
+      workers: 2,
       algorithm: 'round-robin',
       backends: backends.map((b) => ({ url: b.url, name: b.id })),
       outlierDetection: { consecutiveFailures: 3, baseEjectionTime: '1s', maxEjectionTime: '3s', maxEjectionPercent: 50 },
@@ -210,12 +222,54 @@ test(
     lb.service.child.kill('SIGHUP');
     await waitFor('the reload to apply', async () => (await metric('lb_info', { algorithm: 'least-connections' })) === 1 && (await metric('lb_config_reloads_total', { result: 'success' })) >= 1, 10_000, 100);
     mark('configuration refused, then reloaded');
+
+    // Workers: an upgrade keeps two serving and counts no restart; a killed worker is replaced and counted.
+    // Checked with the Workers panel's own queries, over the seconds each event took.
+    const dashboard = committed();
+    const serving = panelQueryOn(dashboard, BALANCER_METRIC.workers);
+    const restarts = panelQueryOn(dashboard, BALANCER_METRIC.workerRestarts);
+    const valueOf = async (expr: string): Promise<number> => Number((await prometheus.query(expr))[0]?.value[1] ?? Number.NaN);
+    /** expr over the time since `since` (a performance.now()), as a subquery at the scrape interval */
+    const overSince = (fn: 'min_over_time' | 'max_over_time', expr: string, since: number): string => `${fn}((${expr})[${Math.ceil((performance.now() - since) / 1000) + 1}s:1s])`;
+    const workersOf = (): Promise<{ pid: number; state: string }[]> => getJson(`${lb.adminUrl}/workers`);
+    const first = await workersOf();
+    assert.equal(first.length, 2, `two workers: ${JSON.stringify(first)}`);
+    await waitFor(`Prometheus to see 2 workers (${serving})`, async () => (await valueOf(serving)) === 2, 10_000, 250);
+
+    const upgradeStarted = performance.now();
+    lb.service.child.kill('SIGUSR2');
+    await waitFor('two fresh workers serving and the old ones gone', async () => {
+      const now = await workersOf();
+      return now.length === 2 && now.every((w) => w.state === 'serving' && !first.some((old) => old.pid === w.pid));
+    }, 20_000, 100);
+    await sleep(2_000);
+    assert.equal(await metric(BALANCER_METRIC.workerRestarts, {}), 0, 'an upgrade is not a restart');
+    assert.equal(await valueOf(overSince('min_over_time', serving, upgradeStarted)), 2, `${serving} stayed at 2 through the upgrade`);
+    assert.equal(await valueOf(overSince('max_over_time', restarts, upgradeStarted)), 0, `${restarts} stayed at 0 through the upgrade`);
+    t.diagnostic(`upgrade: at most ${await valueOf(overSince('max_over_time', serving, upgradeStarted))} workers serving while the fresh ones started`);
+    mark('workers upgraded by SIGUSR2');
+
+    const [victim] = await workersOf();
+    const crashed = performance.now();
+    process.kill(victim!.pid, 'SIGKILL');
+    await waitFor('a new worker in place of the killed one', async () => {
+      const now = await workersOf();
+      return now.length === 2 && now.every((w) => w.state === 'serving' && w.pid !== victim!.pid);
+    }, 10_000, 100);
+    await waitFor('lb_worker_restarts_total to count the killed worker', async () => (await metric(BALANCER_METRIC.workerRestarts, {})) === 1, 5_000, 100);
+    const { value: counted } = await waitFor(`the restart on the Workers panel (${restarts})`, async () => {
+      const value = await valueOf(restarts);
+      return value >= 0.5 && value;
+    }, 10_000, 250);
+    await waitFor(`Prometheus to see 2 workers again (${serving})`, async () => (await valueOf(serving)) === 2, 10_000, 250);
+    t.diagnostic(`crash: ${counted.toFixed(2)} restarts per rate interval; at least ${await valueOf(overSince('min_over_time', serving, crashed))} workers serving after the kill`);
+    mark(`worker ${victim!.pid} killed and replaced`);
+
     // Let Prometheus take a few scrapes after the last event, so each new series has a rate.
     await sleep(5_000);
 
     // Every target of every panel, with the variables as Grafana fills them in.
-    const dashboard = committed();
-    const variables: Record<string, string> = { __rate_interval: '15s', __interval: '5s', __range: '5m', __range_s: '300' };
+    const variables: Record<string, string> = { ...builtinVariables };
     for (const variable of dashboard.templating?.list ?? []) {
       const labelValues = typeof variable.query === 'string' ? variable.query.match(/^label_values\((.+),\s*(\w+)\)$/) : null;
       assert.ok(labelValues, `variable ${variable.name}: a label_values(metric, label) query`);
