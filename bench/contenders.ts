@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Scheduling } from '../balancer/src/cluster/scheduling.js';
 import { findBinary, freePort, repoRoot, startService, type Service } from '../test/helpers/processes.js';
 import { processTree } from './cpu.js';
 
@@ -19,6 +20,8 @@ export interface Contender extends BenchProcess {
   readonly url: string;
   /** what exactly runs, for the JSON report */
   readonly version: string;
+  /** the balancer's admin listener; the other contenders have none */
+  readonly adminUrl?: string;
 }
 
 export type ContenderName =
@@ -30,9 +33,12 @@ export type ContenderName =
   | 'undici'
   | 'nginx'
   | 'haproxy'
-  | 'caddy';
+  | 'caddy'
+  | 'balancer-w1-rr'
+  | 'balancer-w2-rr'
+  | 'balancer-w2-reuseport';
 
-/** Contenders in table order: the balancer on each engine, the Node baselines, then the native references. */
+/** Contenders in table order: the balancer on each engine, the Node baselines, the native references, then the balancer in cluster mode (the workers part only). */
 export const contenderNames: readonly ContenderName[] = [
   'balancer',
   'balancer-undici',
@@ -43,7 +49,17 @@ export const contenderNames: readonly ContenderName[] = [
   'nginx',
   'haproxy',
   'caddy',
+  'balancer-w1-rr',
+  'balancer-w2-rr',
+  'balancer-w2-reuseport',
 ];
+
+/** The balancer in cluster mode: how many traffic workers, and how connections reach them (LB_SCHEDULING). */
+export const clusterSetups = {
+  'balancer-w1-rr': { workers: 1, scheduling: 'rr' },
+  'balancer-w2-rr': { workers: 2, scheduling: 'rr' },
+  'balancer-w2-reuseport': { workers: 2, scheduling: 'reuseport' },
+} as const satisfies Partial<Record<ContenderName, { workers: number; scheduling: Scheduling }>>;
 
 /** The native binary a contender needs; it is skipped when the binary is not installed. */
 export const requiredBinary: Partial<Record<ContenderName, string>> = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy' };
@@ -118,6 +134,12 @@ export async function startContender(name: ContenderName, setup: Setup): Promise
       return startBalancer(name, setup, '');
     case 'balancer-undici':
       return startBalancer(name, setup, UNDICI_ENGINE);
+    case 'balancer-w1-rr':
+    case 'balancer-w2-rr':
+    case 'balancer-w2-reuseport': {
+      const { workers, scheduling } = clusterSetups[name];
+      return startBalancer(name, setup, `workers: ${workers}\n`, { LB_SCHEDULING: scheduling });
+    }
     case 'http-proxy':
     case 'http-proxy-3':
       return startNodeProxy(name, setup, 'bench/reference-proxy.ts', ['--lib', name], `bare ${name} ${packageVersion(`node_modules/${name}`)}`);
@@ -137,14 +159,18 @@ export async function startContender(name: ContenderName, setup: Setup): Promise
 /** What balancer-undici adds to bench/configs/balancer.yaml: the engine key (the balancer's undici engine). */
 const UNDICI_ENGINE = 'engine: undici\n';
 
-/** startBalancer runs balancer/dist/main.js on bench/configs/balancer.yaml plus `extra` (top-level keys) and waits until every backend is healthy. */
-async function startBalancer(name: 'balancer' | 'balancer-undici', setup: Setup, extra: string): Promise<Contender> {
+/**
+ * startBalancer runs balancer/dist/main.js on bench/configs/balancer.yaml plus `extra` (top-level
+ * keys) with `env` added to its environment, and waits until every backend is healthy.
+ */
+async function startBalancer(name: ContenderName, setup: Setup, extra: string, env: Record<string, string> = {}): Promise<Contender> {
   const backends = setup.backendPorts.map((port, index) => `  - { url: http://127.0.0.1:${port}, name: b${index + 1} }`).join('\n');
   const file = writeFile(setup, `${name}.yaml`, `${fillTemplate('balancer.yaml', { backends })}${extra}`);
-  const { child, fields } = await startNode(name, 'balancer/dist/main.js', ['--config', file], 'balancer');
+  const { child, fields } = await startNode(name, 'balancer/dist/main.js', ['--config', file], 'balancer', env);
   await waitForHealthyBackends(fields.admin!);
-  const library = extra === '' ? `http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}` : `undici ${packageVersion('node_modules/undici')}`;
-  return { ...child, url: fields.proxy!, version: `balancer ${packageVersion('balancer')} on ${library}` };
+  const library = extra === UNDICI_ENGINE ? `undici ${packageVersion('node_modules/undici')}` : `http-proxy-3 ${packageVersion('node_modules/http-proxy-3')}`;
+  const cluster = env.LB_SCHEDULING === undefined ? '' : `, ${extra.trim()}, LB_SCHEDULING=${env.LB_SCHEDULING}`;
+  return { ...child, url: fields.proxy!, adminUrl: fields.admin!, version: `balancer ${packageVersion('balancer')} on ${library}${cluster}` };
 }
 
 /** startNodeProxy runs one of the bench's own proxy programs (TypeScript, through tsx) with the backends as --backend arguments. */
@@ -231,7 +257,7 @@ async function startBinary(name: string, binary: string, args: string[], port: n
 }
 
 /** httpGet makes one GET on a fresh connection; status 0 if the request failed. */
-function httpGet(url: string): Promise<{ status: number; body: string }> {
+export function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     const request = get(url, { agent: false, timeout: 1_000 }, (res) => {
       let body = '';

@@ -56,3 +56,8 @@ export function cpuSeconds(pid: number): number {
   for (const member of processTree(pid)) ticks += readStat(member)?.ticks ?? 0;
   return ticks / clockTicks;
 }
+
+/** ownCpuSeconds is the user + system CPU time consumed so far by pid alone, without its descendants. */
+export function ownCpuSeconds(pid: number): number {
+  return (readStat(pid)?.ticks ?? 0) / clockTicks;
+}

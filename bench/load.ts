@@ -20,9 +20,14 @@ function load(url: string, plan: LoadPlan, seconds: number): Promise<autocannon.
   return autocannon({ url, connections: plan.connections, pipelining: plan.pipelining, duration: seconds, timeout: 10 });
 }
 
-/** measure loads one contender through autocannon (warm-up, then the measured run) and reads the CPU time of the proxy and the backends around the measured run. */
-export async function measure(contender: Running, plan: LoadPlan, backends: readonly BenchProcess[]): Promise<RunRecord> {
+/**
+ * measure loads one contender through autocannon (warm-up, then the measured run) and reads the CPU
+ * time of the proxy and the backends around the measured run. beforeMeasured, if given, runs
+ * between the two, before the CPU times are read.
+ */
+export async function measure(contender: Running, plan: LoadPlan, backends: readonly BenchProcess[], beforeMeasured?: () => Promise<void>): Promise<RunRecord> {
   if (plan.warmupSeconds > 0) await load(contender.url, plan, plan.warmupSeconds);
+  await beforeMeasured?.();
   const backendsCpu = (): number => backends.reduce((sum, backend) => sum + cpuSeconds(backend.pid), 0);
   const proxyBefore = cpuSeconds(contender.pid);
   const backendsBefore = backendsCpu();

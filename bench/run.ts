@@ -19,13 +19,15 @@ import { runAll, type Running } from './load.js';
 import { formatPickTables, pickSizes, runPick } from './pick.js';
 import { formatTables, planProxies, summarize } from './proxies.js';
 import { readSettings, type Settings } from './settings.js';
+import { formatWorkersTables, planWorkers, runWorkers, summarizeWorkers, workersContenders } from './workers.js';
 
 /**
- * npm run bench: three parts, each selectable with BENCH_PARTS. "proxies": the balancer (on each
+ * npm run bench: four parts, each selectable with BENCH_PARTS. "proxies": the balancer (on each
  * engine) beside bare Node proxies and, where installed, nginx, HAProxy and Caddy, loaded in turn
  * by autocannon over alternating rounds, with each proxy's own CPU time read from /proc. "pick": the
  * cost of one pick per balancing algorithm as the number of backends grows. "concurrency": proxy CPU
- * per request at 10, 100 and 1,000 connections. See bench/README.md.
+ * per request at 10, 100 and 1,000 connections. "workers": the balancer with one and two traffic
+ * workers, and how evenly connections and requests spread over them. See bench/README.md.
  */
 
 const settings = ((): Settings => {
@@ -71,12 +73,17 @@ function machine(): Record<string, unknown> {
 type Skipped = { contender: ContenderName; reason: string }[];
 
 const inConcurrency = (name: ContenderName): boolean => concurrencyContenders.includes(name);
+const inWorkers = (name: ContenderName): boolean => (workersContenders as readonly ContenderName[]).includes(name);
+/** The proxies part loads every contender but the cluster ones, which have a part of their own. */
+const inProxies = (name: ContenderName): boolean => !inWorkers(name);
 
 /** selectContenders: those the selected parts load, less those skipped by BENCH_SKIP or not installed. */
 function selectContenders(): { selected: ContenderName[]; skipped: Skipped } {
   const selected: ContenderName[] = [];
   const skipped: Skipped = [];
-  for (const name of contenderNames.filter((name) => has('proxies') || (has('concurrency') && inConcurrency(name)))) {
+  const wanted = (name: ContenderName): boolean =>
+    (has('proxies') && inProxies(name)) || (has('concurrency') && inConcurrency(name)) || (has('workers') && inWorkers(name));
+  for (const name of contenderNames.filter(wanted)) {
     const binary = requiredBinary[name];
     if (settings.skip.has(name)) skipped.push({ contender: name, reason: 'skipped by BENCH_SKIP' });
     else if (binary && !findBinary(binary)) skipped.push({ contender: name, reason: `not installed (Debian package ${binary}), skipped` });
@@ -88,13 +95,16 @@ function selectContenders(): { selected: ContenderName[]; skipped: Skipped } {
 /** announcePlan prints what will run and roughly how long it takes. */
 function announcePlan(selected: readonly ContenderName[], levels: readonly number[], tooMany: readonly number[], fileLimit: number): void {
   const run = settings.warmupSeconds + settings.durationSeconds;
-  const proxies = has('proxies') ? settings.rounds * selected.length * run : 0;
+  const proxyCount = selected.filter(inProxies).length;
+  const workersCount = selected.filter(inWorkers).length;
+  const proxies = has('proxies') ? settings.rounds * proxyCount * run : 0;
   const concurrency = settings.concurrencyRounds * selected.filter(inConcurrency).length * levels.length * run;
+  const workers = settings.workersRounds * workersCount * run;
   const pick = has('pick') ? 8 * pickSizes.length * (2 * settings.pickSeconds + 0.1) + 10 : 0;
-  progress(`bench: parts ${settings.parts.join(', ')}; about ${Math.ceil((proxies + concurrency + pick) / 10) * 10} s`);
+  progress(`bench: parts ${settings.parts.join(', ')}; about ${Math.ceil((proxies + concurrency + workers + pick) / 10) * 10} s`);
   if (has('proxies')) {
     progress(
-      `proxies: ${settings.rounds} rounds x ${selected.length} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
+      `proxies: ${settings.rounds} rounds x ${proxyCount} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
         `${settings.connections} connections, pipelining ${settings.pipelining}`,
     );
   }
@@ -102,6 +112,12 @@ function announcePlan(selected: readonly ContenderName[], levels: readonly numbe
     const counts = levels.map((level) => level.toLocaleString('en-US')).join('/');
     progress(`concurrency: ${settings.concurrencyRounds} round(s) x ${counts} connections x ${selected.filter(inConcurrency).join(', ')}`);
     if (tooMany.length > 0) progress(tooManyMessage(tooMany, fileLimit));
+  }
+  if (has('workers')) {
+    progress(
+      `workers: ${settings.workersRounds} rounds x ${workersCount} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
+        `${settings.workersConnections} connections, pipelining ${settings.pipelining}`,
+    );
   }
 }
 
@@ -125,7 +141,7 @@ function writeReport(report: Record<string, unknown> & { date: string }): void {
 }
 
 async function main(dir: string): Promise<void> {
-  const loadParts = has('proxies') || has('concurrency');
+  const loadParts = has('proxies') || has('concurrency') || has('workers');
   if (loadParts && !existsSync(path.join(repoRoot, 'balancer', 'dist', 'main.js'))) {
     throw new Error('balancer/dist/main.js is missing: run `npm run build` (npm run bench does)');
   }
@@ -141,12 +157,16 @@ async function main(dir: string): Promise<void> {
   const backends = loadParts ? [await startBackend('b1'), await startBackend('b2')] : [];
   const contenders = await startContenders(loadParts ? selected : [], { dir, backendPorts: backends.map((backend) => backend.port) });
   const backendProcesses = backends.map((backend) => backend.child);
-  const proxyRuns = has('proxies') ? await runAll(planProxies(contenders, settings), backendProcesses, progress) : [];
+  const proxyRunning = has('proxies') ? contenders.filter((contender) => inProxies(contender.name)) : [];
+  const proxyRuns = await runAll(planProxies(proxyRunning, settings), backendProcesses, progress);
   const concurrencyRunning = contenders.filter((contender) => inConcurrency(contender.name));
   const concurrencyRuns = await runAll(planConcurrency(concurrencyRunning, levels, settings), backendProcesses, progress);
+  const workersRunning = contenders.filter((contender) => inWorkers(contender.name));
+  const workersRuns = await runWorkers(planWorkers(workersRunning, settings), backendProcesses, progress);
 
-  const summary = summarize(has('proxies') ? contenders.map((contender) => contender.name) : [], proxyRuns);
+  const summary = summarize(proxyRunning.map((contender) => contender.name), proxyRuns);
   const concurrencySummary = summarizeConcurrency(concurrencyRunning.map((contender) => contender.name), levels, concurrencyRuns);
+  const workersSummary = summarizeWorkers(workersContenders.filter((name) => workersRunning.some((contender) => contender.name === name)), workersRuns);
   if (has('proxies')) {
     print(`\n== proxies: ${settings.connections} connections, medians over ${settings.rounds} rounds\n\n${formatTables(summary)}\n`);
     print(
@@ -167,9 +187,18 @@ async function main(dir: string): Promise<void> {
     print(`\n== concurrency: proxy CPU per request by concurrent connections (${settings.concurrencyRounds} round(s))\n\n${table}\n`);
     print(`µs CPU/req = proxy CPU-s / responses x 1e6. "vs ${levels[0]} conns" = that divided by the same contender's at ${levels[0]} connections in the same round (above 1: more CPU per request).`);
   }
+  if (workersRunning.length > 0) {
+    const title = `== workers: the balancer with 1 and 2 traffic workers, ${settings.workersConnections} connections, medians over ${settings.workersRounds} rounds`;
+    print(`\n${title}\n\n${formatWorkersTables(workersSummary, workersRuns)}\n`);
+    print(
+      'CPU-s and req/CPU-s count the primary and its workers; primary CPU-s is the primary alone. "vs balancer-w1-rr" = median over rounds of that number ' +
+        'divided by the one-worker balancer\'s in the same round (req/s: the scaling; req/CPU-s: above 1, less CPU per request). Shares: each worker\'s part ' +
+        'of the connections accepted and requests answered during the measured seconds, from GET /workers, workers in the order they started.',
+    );
+  }
   if (tooMany.length > 0) print(tooManyMessage(tooMany, fileLimit));
   for (const { contender, reason } of skipped) print(`${contender}: ${reason}`);
-  const marked = [...proxyRuns, ...concurrencyRuns].filter((run) => run.problems.length > 0);
+  const marked = [...proxyRuns, ...concurrencyRuns, ...workersRuns].filter((run) => run.problems.length > 0);
   if (marked.length > 0) print(`${marked.length} run(s) MARKED: errors or non-2xx answers, see the progress lines above`);
 
   writeReport({
@@ -184,6 +213,7 @@ async function main(dir: string): Promise<void> {
     runs: proxyRuns,
     pick: has('pick') ? { sizes: pickSizes, secondsPerCell: settings.pickSeconds, results: pick } : undefined,
     concurrency: has('concurrency') ? { levels, skippedLevels: tooMany, summary: concurrencySummary, runs: concurrencyRuns } : undefined,
+    workers: has('workers') ? { connections: settings.workersConnections, rounds: settings.workersRounds, summary: workersSummary, runs: workersRuns } : undefined,
   });
 }
 

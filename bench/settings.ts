@@ -2,7 +2,7 @@ import { contenderNames, type ContenderName } from './contenders.js';
 
 /** The benchmark's settings, from BENCH_* environment variables (see bench/README.md). */
 
-export const partNames = ['proxies', 'pick', 'concurrency'] as const;
+export const partNames = ['proxies', 'pick', 'concurrency', 'workers'] as const;
 export type PartName = (typeof partNames)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -38,13 +38,13 @@ function envLevels(name: string, fallback: readonly number[]): number[] {
 /** readSettings reads the BENCH_* variables; it throws on a value it cannot use. */
 export function readSettings() {
   return {
-    /** BENCH_PARTS: which parts run (default all three; the tables always print in the order proxies, pick, concurrency) */
+    /** BENCH_PARTS: which parts run (default all four; the tables always print in the order proxies, pick, concurrency, workers) */
     parts: envNames('BENCH_PARTS', partNames, partNames),
     /** BENCH_SKIP: contenders to leave out of every part */
     skip: new Set<ContenderName>(envNames('BENCH_SKIP', contenderNames, [])),
     /** BENCH_ROUNDS: rounds of the proxies table; each round loads every contender once (default 3) */
     rounds: envNumber('BENCH_ROUNDS', 3, 1),
-    /** BENCH_DURATION: seconds of measured load per run, in both load parts (default 6) */
+    /** BENCH_DURATION: seconds of measured load per run, in every load part (default 6) */
     durationSeconds: envNumber('BENCH_DURATION', 6, 1),
     /** BENCH_WARMUP: seconds of unmeasured load before each run (default 1) */
     warmupSeconds: envNumber('BENCH_WARMUP', 1, 0),
@@ -55,6 +55,10 @@ export function readSettings() {
     concurrencyLevels: envLevels('BENCH_CONCURRENCY', [10, 100, 1000]),
     /** BENCH_CONCURRENCY_ROUNDS: rounds of the concurrency table; each runs every contender at every level (default 1) */
     concurrencyRounds: envNumber('BENCH_CONCURRENCY_ROUNDS', 1, 1),
+    /** BENCH_WORKERS_ROUNDS: rounds of the workers table; each round loads every cluster contender once (default 3) */
+    workersRounds: envNumber('BENCH_WORKERS_ROUNDS', 3, 1),
+    /** BENCH_WORKERS_CONNECTIONS: concurrent keep-alive connections of the workers table; enough for the spread over workers to mean something (default 100) */
+    workersConnections: envNumber('BENCH_WORKERS_CONNECTIONS', 100, 1),
     /** BENCH_PICK_SECONDS: timed seconds per cell of the pick table (default 0.3) */
     pickSeconds: envNumber('BENCH_PICK_SECONDS', 0.3, 0.01),
   };
