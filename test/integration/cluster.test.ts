@@ -97,6 +97,23 @@ test('workers: 2: consecutive 5xx answers seen by different workers add up to an
   t.diagnostic(`ejected ${ms.toFixed(0)} ms after the 4th failure; the workers saw ${perWorker.join(' + ')}`);
 });
 
+test('workers: 2: a backend state change reaches every worker within 100 ms', async (t) => {
+  const backends = await threeBackends(t);
+  const lb = await startBalancer(t, { workers: 2, backends });
+  for (let round = 0; round < 3; round++) {
+    const drain = round % 2 === 0;
+    const patched = await httpRequest(`${lb.adminUrl}/backends/c1`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drain }) });
+    assert.equal(patched.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Twelve requests on twelve connections: round-robin hands them to both workers.
+    const served = await Promise.all(Array.from({ length: 12 }, async () => (await httpRequest(`${lb.url}/state`)).headers['x-backend-id']));
+    if (drain) assert.ok(!served.includes('c1'), `100 ms after the drain no worker sends to c1: ${served}`);
+    else assert.ok(served.includes('c1'), `100 ms after the drain ended c1 takes requests again: ${served}`);
+  }
+  const perWorker = (await workersOf(lb)).map((w) => w.acceptedConnections);
+  assert.ok(perWorker.every((n) => n > 0), `both workers took connections: ${perWorker}`);
+});
+
 for (const workers of [2, 1]) {
   test(`workers: ${workers}: 3 × SIGUSR2 under 300 GET/s: 0 client errors, every worker pid new, no old worker left running`, async (t) => {
     const lb = await startBalancer(t, { workers, backends: await threeBackends(t) });
