@@ -123,3 +123,13 @@ export function findBinary(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** isAlive: a process with this pid exists on this host (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { startBalancer, startHttpBackend, writeConfigFile, type RunningBalancer } from '../helpers/lab.js';
-import { startService } from '../helpers/processes.js';
+import { isAlive, startService } from '../helpers/processes.js';
 import { sumCounter } from '../helpers/backend.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
 import { describeFailures, runLoad } from '../helpers/load.js';
@@ -24,15 +24,6 @@ interface WorkerView {
 }
 
 const workersOf = (lb: RunningBalancer): Promise<WorkerView[]> => getJson<WorkerView[]>(`${lb.adminUrl}/workers`);
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function threeBackends(t: TestContext): Promise<{ url: string; name: string }[]> {
   const backends = await Promise.all(['c1', 'c2', 'c3'].map((id) => startHttpBackend(t, id)));
@@ -136,7 +127,7 @@ for (const workers of [2, 1]) {
     await waitFor('only the last workers to be left', async () => (await workersOf(lb)).length === workers, 15_000, 50);
     const last = (await workersOf(lb)).map((w) => w.pid);
     const old = [...seen].filter((pid) => !last.includes(pid));
-    await waitFor('every old worker process to be gone', () => old.every((pid) => !isRunning(pid)), 5_000, 50);
+    await waitFor('every old worker process to be gone', () => old.every((pid) => !isAlive(pid)), 5_000, 50);
     assert.equal(run.failures().length, 0, describeFailures(run));
     assert.equal(last.filter((pid) => first.includes(pid)).length, 0, `every worker is new: first ${first}, last ${last}`);
     assert.equal(old.length, 3 * workers, `${3 * workers} old workers came and went: ${old}`);

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { httpRequest, waitFor } from '../helpers/http.js';
-import { repoRoot } from '../helpers/processes.js';
+import { isAlive, repoRoot } from '../helpers/processes.js';
 
 const labPorts = [8080, 9090, 9464, 3001, 3002, 3003, 3101, 3102, 3103];
 
@@ -46,14 +46,6 @@ function descendants(root: number): number[] {
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const busyAtStart = await busyPorts();
 const skip = busyAtStart.length > 0 && process.env.CI !== 'true' ? `ports ${busyAtStart.join(', ')} are in use on 127.0.0.1 (another lab running?)` : false;
@@ -105,7 +97,7 @@ test('npm start: 3 backends behind :8080 within 30 s, status page on :9090, Ctrl
   process.kill(-lab.pid!, 'SIGINT');
   const ended = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000).unref())]);
   assert.notEqual(ended, 'timeout', `npm start did not exit within 15 s of Ctrl-C; output:\n${output}`);
-  const left = children.filter(alive);
+  const left = children.filter(isAlive);
   assert.deepEqual(left, [], 'no process of the lab is left');
   assert.deepEqual(await busyPorts(), [], 'no lab port is left listening');
   console.log(`# Ctrl-C: npm start ended (${ended}) ${((performance.now() - interrupted) / 1000).toFixed(1)} s after SIGINT; ${children.length} processes gone, ${labPorts.length} ports free`);

@@ -238,6 +238,22 @@ function createRow(id: string): Row {
   return row;
 }
 
+/** placeRow puts a row right after the previous one, moving it only when it is elsewhere (a moved row would lose hover and selection). */
+function placeRow(body: HTMLElement, tr: HTMLTableRowElement, previous: HTMLTableRowElement | null): HTMLTableRowElement {
+  const expectedNext: ChildNode | null = previous ? previous.nextSibling : body.firstChild;
+  if (expectedNext !== tr) body.insertBefore(tr, expectedNext);
+  return tr;
+}
+
+/** dropUnseen removes the rows whose key was not in this poll. */
+function dropUnseen<K>(table: Map<K, { tr: HTMLTableRowElement }>, seen: ReadonlySet<K>): void {
+  for (const [key, row] of table) {
+    if (seen.has(key)) continue;
+    row.tr.remove();
+    table.delete(key);
+  }
+}
+
 function renderBackends(backends: StatusBackendView[]): void {
   const seen = new Set<string>();
   let previous: HTMLTableRowElement | null = null;
@@ -258,15 +274,9 @@ function renderBackends(backends: StatusBackendView[]): void {
     setText(cells.p50, millis(b.p50Ms));
     setText(cells.p99, millis(b.p99Ms));
     drawSparkline(row.spark, b.series);
-    const expectedNext: ChildNode | null = previous ? previous.nextSibling : ui.tbody.firstChild;
-    if (expectedNext !== row.tr) ui.tbody.insertBefore(row.tr, expectedNext);
-    previous = row.tr;
+    previous = placeRow(ui.tbody, row.tr, previous);
   }
-  for (const [id, row] of rows) {
-    if (seen.has(id)) continue;
-    row.tr.remove();
-    rows.delete(id);
-  }
+  dropUnseen(rows, seen);
   ui.noBackends.hidden = backends.length > 0;
   state.up = backends.filter((b) => b.state === 'healthy').length;
   state.total = backends.length;
@@ -317,15 +327,9 @@ function renderWorkers(workers: StatusWorker[], now: number): void {
     setText(cells.active, count(w.activeRequests));
     setText(cells.requests, count(w.totalRequests));
     setText(cells.connections, `${count(w.connections)} / ${count(w.acceptedConnections)}`);
-    const expectedNext: ChildNode | null = previous ? previous.nextSibling : ui.workerRows.firstChild;
-    if (expectedNext !== row.tr) ui.workerRows.insertBefore(row.tr, expectedNext);
-    previous = row.tr;
+    previous = placeRow(ui.workerRows, row.tr, previous);
   }
-  for (const [pid, row] of workerRows) {
-    if (seen.has(pid)) continue;
-    row.tr.remove();
-    workerRows.delete(pid);
-  }
+  dropUnseen(workerRows, seen);
   ui.noWorkers.hidden = workers.length > 0;
 }
 
