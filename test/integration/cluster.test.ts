@@ -111,6 +111,15 @@ for (const workers of [2, 1]) {
     const first = (await workersOf(lb)).map((w) => w.pid);
     const seen = new Set(first);
     const load = runLoad({ url: `${lb.url}/upgrade`, rate: 300, durationMs: 11_000 });
+    // Scraped all along, as Prometheus would (more often): the sum must never go back while workers come and go.
+    const totals: number[] = [];
+    let scraping = true;
+    const scrapes = (async () => {
+      while (scraping) {
+        totals.push(sumCounter(await lb.metrics(), 'lb_requests_total'));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
     const upgradeMs: number[] = [];
     for (let i = 0; i < 3; i++) {
       await new Promise((resolve) => setTimeout(resolve, 2_500));
@@ -124,6 +133,10 @@ for (const workers of [2, 1]) {
       for (const w of await workersOf(lb)) seen.add(w.pid);
     }
     const run = await load;
+    scraping = false;
+    await scrapes;
+    const drops = totals.filter((total, i) => i > 0 && total < totals[i - 1]!).length;
+    assert.equal(drops, 0, `lb_requests_total went back in ${drops} of ${totals.length} scrapes`);
     await waitFor('only the last workers to be left', async () => (await workersOf(lb)).length === workers, 15_000, 50);
     const last = (await workersOf(lb)).map((w) => w.pid);
     const old = [...seen].filter((pid) => !last.includes(pid));
@@ -133,7 +146,7 @@ for (const workers of [2, 1]) {
     assert.equal(old.length, 3 * workers, `${3 * workers} old workers came and went: ${old}`);
     assert.equal(metricValue(await lb.metrics(), 'lb_worker_restarts_total'), 0, 'an upgrade is not a restart');
     assert.equal(sumCounter(await lb.metrics(), 'lb_requests_total'), run.samples.length, 'the counts of drained workers stay in the sums');
-    t.diagnostic(`${run.samples.length} requests, 0 errors, p99 ${run.percentile(99).toFixed(1)} ms; fresh workers served ${upgradeMs.join(', ')} ms after each SIGUSR2`);
+    t.diagnostic(`${run.samples.length} requests, 0 errors, p99 ${run.percentile(99).toFixed(1)} ms; fresh workers served ${upgradeMs.join(', ')} ms after each SIGUSR2; ${totals.length} scrapes, the sum never went back`);
   });
 }
 

@@ -14,6 +14,8 @@ const START_TIMEOUT_MS = 20_000;
 const METRICS_TIMEOUT_MS = 1_000;
 /** A replacement that dies before it listens is tried again after this, not in a tight loop. */
 const RESTART_BACKOFF_MS = 1_000;
+/** How many retired workers' metrics are kept apart before they are summed into one. */
+const RETIRED_FOLD_AT = 16;
 /** Beyond timeouts.shutdown, how long a draining worker may take to exit before it is killed. */
 const EXIT_MARGIN_MS = 2_000;
 
@@ -29,8 +31,8 @@ class WorkerProcess {
   counts: WorkerReport['worker'] = { active: 0, total: 0, connections: 0, accepted: 0 };
   /** the last metrics it sent; used when it does not answer a scrape in time, and kept when it dies */
   lastMetrics: MetricsJson = [];
-  /** it sent its final metrics: they are in the retired sum, and it is left out of scrapes */
-  final = false;
+  /** its counters are in the retired sums (it sent its final metrics, or it exited): scrapes leave it out */
+  retired = false;
   sentStart = false;
   readonly ready: Promise<void>;
   resolveReady!: () => void;
@@ -68,8 +70,12 @@ export class Supervisor {
   readonly load = new ClusterLoad();
   private readonly workers = new Map<number, WorkerProcess>();
   private snapshot: Snapshot | undefined;
-  /** counters and histograms of workers that have exited, so that the sums never go back */
-  private retired: Promise<MetricsJson> = Promise.resolve([]);
+  /**
+   * Counters and histograms of workers that have gone, so that the sums never go back. Changed
+   * only synchronously, so that a scrape reads it and the live workers' answers as of one moment.
+   */
+  private retiredParts: MetricsJson[] = [];
+  private folding = false;
   private upgrading = false;
   private stopping = false;
   private started = false;
@@ -155,10 +161,12 @@ export class Supervisor {
 
   /** metricsText: the primary's own metrics and the workers', summed (counters, histograms) or combined as each metric says. */
   async metricsText(): Promise<string> {
-    const live = [...this.workers.values()].filter((proc) => !proc.final && proc.sentStart);
-    const answers = await Promise.all(live.map((proc) => this.askMetrics(proc)));
+    const live = [...this.workers.values()].filter((proc) => !proc.retired && proc.sentStart);
     const own = await this.control.metrics.registry.getMetricsAsJSON();
-    return AggregatorRegistry.aggregate([own, await this.retired, ...answers]).metrics();
+    const answers = await Promise.all(live.map(async (proc) => ({ proc, metrics: await this.askMetrics(proc) })));
+    // A worker that retired while the scrape waited is in retiredParts now: counted there, not twice.
+    const current = answers.filter(({ proc }) => !proc.retired).map(({ metrics }) => metrics);
+    return AggregatorRegistry.aggregate([own, ...this.retiredParts, ...current]).metrics();
   }
 
   /** inFlight: requests in flight over every worker, as of their last reports. */
@@ -205,9 +213,8 @@ export class Supervisor {
         proc.pendingMetrics.delete(message.id);
         break;
       case 'final':
-        proc.final = true;
         proc.lastMetrics = message.metrics;
-        this.retire(message.metrics);
+        this.retire(proc);
         if (message.abandoned > 0) log.warn(`worker ${proc.pid}: ${message.abandoned} requests still in flight at the end of the grace period were cut off`);
         break;
     }
@@ -242,7 +249,7 @@ export class Supervisor {
     this.workers.delete(proc.worker.id);
     this.load.workerGone(proc.worker.id);
     for (const resolve of proc.pendingMetrics.values()) resolve(proc.lastMetrics);
-    if (!proc.final) this.retire(proc.lastMetrics);
+    this.retire(proc);
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     const wasReady = proc.state !== 'starting';
     proc.rejectReady(new Error(`worker ${proc.pid} exited (${how}) before it listened`));
@@ -279,12 +286,27 @@ export class Supervisor {
     });
   }
 
-  /** retire adds an exited worker's counters and histograms to the running sum (its gauges no longer mean anything). */
-  private retire(metrics: MetricsJson): void {
+  /** retire adds a worker's last counters and histograms to the retired sums, once (its gauges no longer mean anything). */
+  private retire(proc: WorkerProcess): void {
+    if (proc.retired) return;
+    proc.retired = true;
     // prom-client's types declare `type` as a numeric enum; at run time it is the name ("counter").
-    const lasting = metrics.filter((metric) => ['counter', 'histogram'].includes(metric.type as unknown as string));
-    if (lasting.length === 0) return;
-    this.retired = this.retired.then((sum) => AggregatorRegistry.aggregate([sum, lasting]).getMetricsAsJSON());
+    const lasting = proc.lastMetrics.filter((metric) => ['counter', 'histogram'].includes(metric.type as unknown as string));
+    if (lasting.length > 0) this.retiredParts.push(lasting);
+    if (this.retiredParts.length >= RETIRED_FOLD_AT && !this.folding) void this.foldRetired();
+  }
+
+  /** foldRetired sums the retired parts into one, so that a long run of upgrades does not grow every scrape. */
+  private async foldRetired(): Promise<void> {
+    this.folding = true;
+    const parts = this.retiredParts;
+    try {
+      const folded = await AggregatorRegistry.aggregate(parts).getMetricsAsJSON();
+      // Parts retired meanwhile were pushed after these.
+      this.retiredParts = [folded, ...this.retiredParts.slice(parts.length)];
+    } finally {
+      this.folding = false;
+    }
   }
 
   private updateGauge(): void {
