@@ -127,7 +127,8 @@ export class Supervisor {
    */
   async upgrade(origin: string): Promise<WorkerView[]> {
     if (this.stopping) throw new AdminError('ADMIN_ERR_CONFLICT', 'the balancer is shutting down');
-    if (this.upgrading || !this.started) throw new AdminError('ADMIN_ERR_CONFLICT', 'an upgrade is already in progress; try again when it has finished');
+    if (!this.started) throw new AdminError('ADMIN_ERR_CONFLICT', 'the balancer is still starting; try again once it listens');
+    if (this.upgrading) throw new AdminError('ADMIN_ERR_CONFLICT', 'an upgrade is already in progress; try again when it has finished');
     this.upgrading = true;
     try {
       const old = [...this.workers.values()].filter((proc) => proc.state !== 'draining');
@@ -136,7 +137,8 @@ export class Supervisor {
       try {
         await Promise.all(fresh.map((proc) => proc.ready));
       } catch (error) {
-        for (const proc of fresh) proc.worker.process.kill('SIGKILL');
+        // Those that did start leave as drained workers do, not as deaths to be replaced.
+        for (const proc of fresh) this.drain(proc, 'stop', 0);
         this.control.stats.event('workers', `upgrade (${origin}) failed: ${(error as Error).message}; the running workers keep serving`);
         throw new AdminError('ADMIN_ERR_UPGRADE_FAILED', `the new workers did not start (${(error as Error).message}); the running ones keep serving`);
       }
@@ -236,7 +238,9 @@ export class Supervisor {
   private drain(proc: WorkerProcess, mode: DrainMode, graceMs = this.control.config.timeouts.shutdown): void {
     if (proc.state === 'draining') return;
     proc.state = 'draining';
-    proc.send({ type: 'drain', mode, graceMs });
+    // One that has not been given its start yet has nothing to drain.
+    if (!proc.sentStart) proc.worker.process.kill('SIGKILL');
+    else proc.send({ type: 'drain', mode, graceMs });
     const timer = setTimeout(() => {
       if (proc.worker.isDead()) return;
       log.warn(`worker ${proc.pid} did not exit ${EXIT_MARGIN_MS} ms after its grace period; killing it`);
