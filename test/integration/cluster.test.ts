@@ -45,6 +45,8 @@ test('workers: 2: lb_requests_total on /metrics sums to what the client sent at 
   }, 3_000).catch(async () => ({ value: sumCounter(await lb.metrics(), 'lb_requests_total') }));
   assert.equal(counted, run.samples.length, 'lb_requests_total summed over workers');
 
+  // Requests in flight come from the workers' reports (every 50 ms), the counters from the workers themselves.
+  await waitFor('the reports to show nothing in flight', async () => sumCounter(await lb.metrics(), 'lb_backend_active_requests') === 0, 2_000, 10);
   const metrics = await lb.metrics();
   for (const id of ['c1', 'c2', 'c3']) {
     assert.equal(metricValue(metrics, 'lb_backend_up', { backend: id }), 1, `lb_backend_up{backend="${id}"}`);
