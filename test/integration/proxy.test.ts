@@ -32,7 +32,8 @@ test('forwarding headers are added, X-Request-Id is kept or created, hop-by-hop 
   assert.equal(seen.te, undefined);
   assert.equal(seen['keep-alive'], undefined);
   assert.equal(sent.headers['x-request-id'], 'client-id-1');
-  assert.equal(sent.headers['keep-alive'], undefined, 'the upstream Keep-Alive header is not passed to the client');
+  assert.equal(sent.headers['keep-alive'], 'timeout=5', 'the balancer\'s own idle timeout, not the upstream\'s 99 s');
+  assert.equal(sent.headers.connection, 'keep-alive');
   assert.equal(sent.headers['x-upstream-private'], undefined, 'a response header named by Connection is hop-by-hop');
 
   const created = await httpRequest(`${lb.url}/h`);

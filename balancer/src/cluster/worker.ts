@@ -3,6 +3,7 @@ import { Server as NetServer } from 'node:net';
 import { once } from 'node:events';
 import { DataPlane } from '../data-plane.js';
 import { createEngine } from '../engines/index.js';
+import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
 import { TrafficMetrics, newRegistry } from '../metrics.js';
 import { Accounting } from '../pipeline/accounting.js';
 import { createRequestHandler } from '../pipeline/exchange.js';
@@ -53,7 +54,7 @@ export async function runWorker(): Promise<void> {
   const registry = newRegistry();
   const accounting = new Accounting(new TrafficMetrics(registry), reports);
 
-  const server = createServer({ keepAliveTimeout: 5_000 }, createRequestHandler(dataPlane, accounting));
+  const server = createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, createRequestHandler(dataPlane, accounting));
   server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

@@ -10,6 +10,9 @@ import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
 import { ANSWER_FOR, type ExchangeFailure } from './error-mapping.js';
 import { retryDecision, type BodyState } from './retry-policy.js';
 import type { Accounting } from './accounting.js';
+import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
+
+const KEEP_ALIVE_HINT = `timeout=${CLIENT_IDLE_TIMEOUT_MS / 1000}`;
 
 /** Where the exchange of a response is kept: a symbol property, which costs the garbage collector far less than a WeakMap. */
 const EXCHANGE = Symbol('exchange');
@@ -101,7 +104,9 @@ class Exchange implements TryObserver {
     route.load.observeLatency(performance.now() - this.tryStartedAt, Date.now());
     this.plane.reports.tryAnswered(route.id, status);
     stripHopByHop(headers);
-    headers.connection = this.closeConnection || this.plane.shuttingDown ? 'close' : 'keep-alive';
+    const keepAlive = !this.closeConnection && !this.plane.shuttingDown;
+    headers.connection = keepAlive ? 'keep-alive' : 'close';
+    if (keepAlive) headers['keep-alive'] = KEEP_ALIVE_HINT;
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.requestId;
   }
 
