@@ -16,12 +16,21 @@ export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot }
   /** upgrade: idle connections stay open until their next request, answered with `Connection: close`; stop: idle ones close at once */
   | { type: 'drain'; mode: DrainMode; graceMs: number }
-  | { type: 'metrics'; id: number };
+  | { type: 'metrics'; id: number }
+  /** the answer to 'closing': every connection handed to this worker was sent before this message */
+  | { type: 'closed' };
 
 export type DrainMode = 'upgrade' | 'stop';
 
 export type FromWorker =
   | { type: 'ready'; port: number }
+  /**
+   * it has stopped accepting. node:cluster's own message that takes it out of the round-robin went
+   * before this one on the same channel, so when the primary reads this, no further connection
+   * will be handed to it; the worker waits for the answer before it exits, so that no connection
+   * handed to it is left in the pipe of a process that is gone.
+   */
+  | { type: 'closing' }
   | WorkerReport
   /** an answer to the primary's request of that id, or id 0: sent unasked */
   | { type: 'metrics'; id: number; metrics: MetricsJson }

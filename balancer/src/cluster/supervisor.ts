@@ -209,6 +209,9 @@ export class Supervisor {
         proc.resolveReady();
         this.updateGauge();
         break;
+      case 'closing':
+        proc.send({ type: 'closed' });
+        break;
       case 'metrics':
         proc.lastMetrics = message.metrics;
         proc.pendingMetrics.get(message.id)?.(message.metrics);

@@ -70,8 +70,8 @@ export async function runWorker(): Promise<void> {
     if (draining) return;
     draining = true;
     dataPlane.shuttingDown = true;
-    stopAccepting(server);
     const deadline = Date.now() + graceMs;
+    await stopAccepting(server);
     // An upgrade keeps idle keep-alive connections until their next request, which is answered with
     // `Connection: close` (HAProxy's idle-close-on-response): closing them now races a client that is
     // sending on one. Stopping the balancer closes them at once.
@@ -109,11 +109,28 @@ export async function runWorker(): Promise<void> {
   send({ type: 'ready', port: start.port });
 }
 
+/** How long a draining worker waits for the primary to confirm that it hands it no more connections. */
+const CLOSED_TIMEOUT_MS = 2_000;
+
 /**
- * stopAccepting closes the listening side only. http.Server#close would also close every idle
- * keep-alive connection (Node ≥ 19); net.Server#close leaves them, and in a cluster worker it
- * takes this worker out of the primary's round-robin.
+ * stopAccepting closes the listening side only, and resolves once the primary has confirmed that
+ * it will hand this worker no more connections (see the 'closing' message). http.Server#close
+ * would also close every idle keep-alive connection (Node ≥ 19); net.Server#close leaves them,
+ * and in a cluster worker it takes this worker out of the primary's round-robin.
  */
-function stopAccepting(server: Server): void {
+function stopAccepting(server: Server): Promise<void> {
   NetServer.prototype.close.call(server);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve();
+    };
+    const onMessage = (message: ToWorker): void => {
+      if (message.type === 'closed') done();
+    };
+    const timer = setTimeout(done, CLOSED_TIMEOUT_MS);
+    process.on('message', onMessage);
+    send({ type: 'closing' });
+  });
 }
