@@ -23,7 +23,7 @@ export type ToWorker =
 export type DrainMode = 'upgrade' | 'stop';
 
 export type FromWorker =
-  | { type: 'ready'; port: number }
+  | { type: 'ready' }
   /**
    * it has stopped accepting. node:cluster's own message that takes it out of the round-robin went
    * before this one on the same channel, so when the primary reads this, no further connection

@@ -106,7 +106,7 @@ export async function runWorker(): Promise<void> {
     log.error(`worker ${process.pid}: cannot listen on ${config.listen.host}:${start.port}`, { error: (error as Error).message });
     process.exit(1);
   }
-  send({ type: 'ready', port: start.port });
+  send({ type: 'ready' });
 }
 
 /** How long a draining worker waits for the primary to confirm that it hands it no more connections. */
