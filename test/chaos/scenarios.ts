@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { parseDuration } from '../../common/src/durations.js';
 import { sumCounter } from '../helpers/backend.js';
-import { httpRequest, sleep, waitFor } from '../helpers/http.js';
+import { getJson, httpRequest, sleep, waitFor } from '../helpers/http.js';
 import { fastHealth, fastTimeouts, testEngine } from '../helpers/lab.js';
 import { describeFailures, runLoad, type LoadRun } from '../helpers/load.js';
 import {
@@ -221,6 +221,8 @@ function defineScenario(driver: LabDriver, scenario: Scenario): void {
   const suite = testEngine === 'http-proxy' ? driver.suite : `${driver.suite}-${testEngine}`;
   test(`${driver.suite} (${testEngine}): ${scenario.title}`, { skip: scenario.skip ?? false }, async (t) => {
     const lab = await driver.start(t, scenario.options);
+    const readyMs = await allHealthy(lab);
+    console.log(`# ${suite} ${scenario.key}: all ${BACKENDS.length} backends healthy ${Math.round(readyMs)} ms after the balancer was ready`);
     const session = new Session(suite, scenario.key, scenario.title, lab, scenario.durationMs);
     try {
       await scenario.run(session);
@@ -229,6 +231,24 @@ function defineScenario(driver: LabDriver, scenario: Scenario): void {
       if (!session.reported) session.report(run, { incomplete: true });
     }
   });
+}
+
+/**
+ * allHealthy waits until the balancer itself shows every backend healthy, so that a scenario starts from the
+ * state it assumes. A first health check that times out in a cold container keeps a backend down for rise ×
+ * interval, and the load would meet 503s that the fault did not cause.
+ */
+async function allHealthy(lab: ChaosLab): Promise<number> {
+  const { ms } = await waitFor(
+    `the balancer to show all of ${BACKENDS.join(', ')} healthy`,
+    async () => {
+      const views = await getJson<{ id: string; state: string }[]>(`${lab.adminUrl}/backends`);
+      return BACKENDS.every((id) => views.some((view) => view.id === id && view.state === 'healthy'));
+    },
+    15_000,
+    50,
+  );
+  return ms;
 }
 
 interface Outage {
