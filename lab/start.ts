@@ -23,8 +23,8 @@ interface ChildSpec {
 const backends: ChildSpec[] = [1, 2, 3].map((n) => ({
   name: `backend-${n}`,
   script: 'backend/dist/main.js',
-  env: { PORT: String(3000 + n), CONTROL_PORT: String(3100 + n), BACKEND_ID: `backend-${n}`, HOST: '127.0.0.1' },
-  ports: [3000 + n, 3100 + n],
+  env: { PORT: String(3000 + n), CONTROL_PORT: String(3100 + n), TCP_PORT: String(4000 + n), BACKEND_ID: `backend-${n}`, HOST: '127.0.0.1' },
+  ports: [3000 + n, 3100 + n, 4000 + n],
   ready: 'backend',
 }));
 const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 9090], ready: 'balancer' };

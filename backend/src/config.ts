@@ -6,11 +6,13 @@ export interface BackendConfig {
   port: number;
   /** CONTROL_PORT: the fault-injection and metrics port (default 3100; 0 lets the OS pick). */
   controlPort: number;
-  /** HOST: the address both ports bind (default 0.0.0.0). */
+  /** TCP_PORT: the TCP echo port (default 4000; 0 lets the OS pick). */
+  tcpPort: number;
+  /** HOST: the address every port binds (default 0.0.0.0). */
   host: string;
   /** BACKEND_ID: the id in answers, in `x-backend-id` and in the metrics' `backend` label (default the hostname). */
   backendId: string;
-  /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight requests before closing what is left (default 10000). */
+  /** SHUTDOWN_TIMEOUT_MS: how long SIGTERM waits for in-flight requests and TCP connections before closing what is left (default 10000). */
   shutdownTimeoutMs: number;
 }
 
@@ -30,11 +32,12 @@ export function readConfig(env: NodeJS.ProcessEnv): BackendConfig {
   const config: BackendConfig = {
     port: int('PORT', 3000, 0, 65535),
     controlPort: int('CONTROL_PORT', 3100, 0, 65535),
+    tcpPort: int('TCP_PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',
     backendId: env.BACKEND_ID || os.hostname(),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
   };
-  if (/[\r\n]/.test(config.backendId)) problems.push('BACKEND_ID must be a single line (it is sent as a header)');
+  if (/[\r\n]/.test(config.backendId)) problems.push('BACKEND_ID must be a single line (it is sent as a header and as the TCP greeting line)');
   if (problems.length > 0) throw new Error(problems.join('; '));
   return config;
 }

@@ -10,9 +10,11 @@ export interface BackendMetrics {
   readonly registry: Registry;
   /** Counts one finished traffic request: its status (or ABORTED) and how long it took. */
   observe(code: number | typeof ABORTED, seconds: number): void;
+  /** Counts one connection accepted on the TCP echo port. */
+  tcpConnection(): void;
 }
 
-export function createMetrics(backendId: string, chaos: ChaosState, inFlight: () => number): BackendMetrics {
+export function createMetrics(backendId: string, chaos: ChaosState, inFlight: () => number, tcpOpen: () => number = () => 0): BackendMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ backend: backendId });
   collectDefaultMetrics({ register: registry });
@@ -29,6 +31,11 @@ export function createMetrics(backendId: string, chaos: ChaosState, inFlight: ()
     buckets: [...LATENCY_BUCKETS],
     registers: [registry],
   });
+  const tcpConnections = new Counter({
+    name: BACKEND_METRIC.tcpConnections,
+    help: 'Connections accepted on the TCP echo port.',
+    registers: [registry],
+  });
   const gauge = (name: string, help: string, value: () => number): void => {
     new Gauge({
       name,
@@ -40,7 +47,8 @@ export function createMetrics(backendId: string, chaos: ChaosState, inFlight: ()
     });
   };
   gauge(BACKEND_METRIC.inFlight, 'Traffic requests received and not yet answered.', inFlight);
-  gauge(BACKEND_METRIC.held, 'Traffic requests held unanswered by the hang fault.', () => chaos.heldCount);
+  gauge(BACKEND_METRIC.held, 'Traffic requests and TCP echoes held unanswered by the hang fault.', () => chaos.heldCount);
+  gauge(BACKEND_METRIC.tcpActiveConnections, 'Connections open on the TCP echo port.', tcpOpen);
   gauge(BACKEND_METRIC.chaosLatency, 'Injected latency (chaos latencyMs), in seconds.', () => chaos.current.latencyMs / 1000);
   gauge(BACKEND_METRIC.chaosJitter, 'Injected random extra latency, up to this many seconds (chaos latencyJitterMs).', () => chaos.current.latencyJitterMs / 1000);
   gauge(BACKEND_METRIC.chaosErrorRate, 'Share of traffic requests answered with an injected error (chaos errorRate).', () => chaos.current.errorRate);
@@ -59,6 +67,9 @@ export function createMetrics(backendId: string, chaos: ChaosState, inFlight: ()
       }
       requests.inc(labels);
       duration.observe(seconds);
+    },
+    tcpConnection() {
+      tcpConnections.inc();
     },
   };
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Command } from './args.js';
 import { startLoad } from './engine.js';
 import { createLoadgenMetrics } from './metrics.js';
+import { startTcpLoad, type TcpOutcomes } from './tcp-engine.js';
 import { sendError, sendJson } from '@lab/common/errors';
 import { hostPort } from '@lab/common/host-port';
 import { log } from '@lab/common/log';
@@ -29,6 +30,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<strin
 /**
  * runContinuous keeps load running against the target until SIGTERM/SIGINT, and serves on the metrics port:
  * GET /metrics (Prometheus), GET /rate and PUT /rate {"rate": N} (0 pauses), GET /healthz.
+ * For a tcp:// target the load is TCP echo connections, and the rate counts new connections per second.
  */
 export async function runContinuous(command: Continuous): Promise<void> {
   const metrics = createLoadgenMetrics();
@@ -45,8 +47,24 @@ export async function runContinuous(command: Continuous): Promise<void> {
       metrics.outcomes.error(...args);
     },
   };
-  const load = startLoad(command, outcomes);
+  const tcpOutcomes: TcpOutcomes = {
+    ok: (...args) => {
+      sent++;
+      metrics.tcpOutcomes.ok(...args);
+    },
+    failed: (...args) => {
+      sent++;
+      failed++;
+      metrics.tcpOutcomes.failed(...args);
+    },
+  };
+  const { tcp } = command;
+  const load =
+    tcp === undefined
+      ? startLoad(command, outcomes)
+      : startTcpLoad({ ...tcp, connections: command.connections, rate: command.rate, timeoutSeconds: command.timeoutSeconds }, tcpOutcomes);
   metrics.attach(load);
+  const [what, failures, unit] = tcp === undefined ? ['requests', 'errors', 'req/s'] : ['connections', 'failed', 'conn/s'];
 
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -68,13 +86,13 @@ export async function runContinuous(command: Continuous): Promise<void> {
         const rate = (body as { rate?: unknown } | undefined)?.rate;
         if (typeof body !== 'object' || body === null || typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > MAX_RATE) {
           const got = text === undefined ? 'a body over 4 KiB' : typeof body === 'object' && body !== null ? JSON.stringify(rate ?? null) : `the body ${JSON.stringify(text)}`;
-          const problem = { path: 'rate', message: `must be a number of requests per second from 0 (paused) to ${MAX_RATE}; got ${got}` };
+          const problem = { path: 'rate', message: `must be a number of ${tcp === undefined ? 'requests' : 'new connections'} per second from 0 (paused) to ${MAX_RATE}; got ${got}` };
           sendError(res, 400, 'LOADGEN_ERR_INVALID_RATE', 'invalid rate; nothing changed', { problems: [problem] });
           return;
         }
         const previous = load.rate;
         load.rate = rate;
-        log.info(`rate changed by PUT /rate: ${previous} -> ${rate} req/s`);
+        log.info(`rate changed by PUT /rate: ${previous} -> ${rate} ${unit}`);
         sendJson(res, 200, { rate, previous });
       } else if (req.method === 'GET' && path === '/healthz') {
         sendJson(res, 200, { status: 'pass' });
@@ -95,23 +113,23 @@ export async function runContinuous(command: Continuous): Promise<void> {
 
   let lastSent = 0;
   const status = setInterval(() => {
-    log.info(`status: ${sent} requests (${failed} errors), ${((sent - lastSent) / (STATUS_EVERY_MS / 1000)).toFixed(1)} req/s over the last ${STATUS_EVERY_MS / 1000} s, target ${load.rate} req/s`);
+    log.info(`status: ${sent} ${what} (${failed} ${failures}), ${((sent - lastSent) / (STATUS_EVERY_MS / 1000)).toFixed(1)} ${unit} over the last ${STATUS_EVERY_MS / 1000} s, target ${load.rate} ${unit}`);
     lastSent = sent;
   }, STATUS_EVERY_MS);
 
   onShutdown(async (signal) => {
-    log.info(`${signal}: stopping, waiting for ${load.inFlight} requests in flight`);
+    log.info(`${signal}: stopping, waiting for ${load.inFlight} ${what} in flight`);
     clearInterval(status);
     await load.close();
     server.close();
     server.closeAllConnections();
-    log.info(`stopped after ${sent} requests (${failed} errors)`);
+    log.info(`stopped after ${sent} ${what} (${failed} ${failures})`);
   });
-  readyLine('loadgen', {
-    metrics: `http://${hostPort(command.metricsHost, port)}/metrics`,
-    target: command.url,
-    method: command.method,
-    rate: load.rate,
-    connections: command.connections,
-  });
+  const metricsUrl = `http://${hostPort(command.metricsHost, port)}/metrics`;
+  readyLine(
+    'loadgen',
+    tcp === undefined
+      ? { metrics: metricsUrl, target: command.url, method: command.method, rate: load.rate, connections: command.connections }
+      : { metrics: metricsUrl, target: command.url, rate: load.rate, connections: command.connections, payload: tcp.payloadBytes, hold: tcp.holdSeconds },
+  );
 }

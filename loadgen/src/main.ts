@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { USAGE, UsageError, parseCommand, type Command } from './args.js';
 import { runContinuous } from './continuous.js';
-import { runOnce } from './run.js';
+import { runOnce, runTcpOnce } from './run.js';
 import { formatSummary } from './stats.js';
+import { formatTcpSummary } from './tcp-stats.js';
 
 /** jsonTargetProblem checks, before any load is sent, that the --json file can be written. */
 function jsonTargetProblem(file: string): string | undefined {
@@ -49,8 +50,9 @@ async function main(): Promise<void> {
     const problem = jsonTargetProblem(command.json);
     if (problem !== undefined) usageError([problem]);
   }
-  const report = await runOnce(command);
-  process.stdout.write(`${formatSummary(report)}\n`);
+  const { tcp } = command;
+  const report = tcp === undefined ? await runOnce(command) : await runTcpOnce({ ...command, tcp });
+  process.stdout.write(`${'mode' in report ? formatTcpSummary(report) : formatSummary(report)}\n`);
   if (command.json !== undefined) {
     fs.writeFileSync(command.json, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(`  report      ${command.json}\n`);

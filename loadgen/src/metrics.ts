@@ -2,11 +2,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { LATENCY_BUCKETS } from '@lab/common/buckets';
 import { LOADGEN_METRIC } from '@lab/common/metric-names';
 import type { ErrorKind, Load, Outcomes } from './engine.js';
+import type { TcpOutcomes } from './tcp-engine.js';
 
 export interface LoadgenMetrics {
   readonly registry: Registry;
   /** Records each request's outcome; give it to startLoad. */
   readonly outcomes: Outcomes;
+  /** Records each TCP connection's outcome; give it to startTcpLoad. */
+  readonly tcpOutcomes: TcpOutcomes;
   /** The running load, read at every scrape for the gauges. */
   attach(load: Load): void;
 }
@@ -40,9 +43,21 @@ export function createLoadgenMetrics(): LoadgenMetrics {
     labelNames: ['backend'],
     registers: [registry],
   });
+  const tcpConnections = new Counter({
+    name: LOADGEN_METRIC.tcpConnections,
+    help: 'TCP connections settled, by result (ok, or why it failed: refused, reset, timeout, mismatch, other) and backend (from the greeting; "none" before it).',
+    labelNames: ['result', 'backend'],
+    registers: [registry],
+  });
+  const tcpDuration = new Histogram({
+    name: LOADGEN_METRIC.tcpDuration,
+    help: 'Time from opening a TCP connection to its last echo, as the client saw it (ok connections only).',
+    buckets: [...LATENCY_BUCKETS],
+    registers: [registry],
+  });
   new Gauge({
     name: LOADGEN_METRIC.targetRate,
-    help: 'Requests per second the loadgen is asked to send (0: paused); change it with PUT /rate.',
+    help: 'Requests (tcp:// targets: new connections) per second the loadgen is asked to send (0: paused); change it with PUT /rate.',
     registers: [registry],
     collect() {
       this.set(load?.rate ?? 0);
@@ -50,7 +65,7 @@ export function createLoadgenMetrics(): LoadgenMetrics {
   });
   new Gauge({
     name: LOADGEN_METRIC.inFlight,
-    help: 'Requests sent and not yet answered or failed.',
+    help: 'Requests sent and not yet answered or failed (tcp:// targets: connections open and not yet settled).',
     registers: [registry],
     collect() {
       this.set(load?.inFlight ?? 0);
@@ -59,9 +74,16 @@ export function createLoadgenMetrics(): LoadgenMetrics {
   for (const kind of ['refused', 'reset', 'timeout', 'other'] satisfies ErrorKind[]) errors.inc({ kind }, 0);
   requests.inc({ code: 'error' }, 0);
 
+  const tcpLabels = new Map<string, { result: string; backend: string }>();
   const codeLabels = new Map<number, { code: string }>();
   const backendLabels = new Map<string, { backend: string }>();
   const errorLabel = { code: 'error' };
+  const tcpLabel = (result: string, backend: string): { result: string; backend: string } => {
+    const key = `${result}\n${backend}`;
+    let labels = tcpLabels.get(key);
+    if (labels === undefined) tcpLabels.set(key, (labels = { result, backend }));
+    return labels;
+  };
   return {
     registry,
     attach(running) {
@@ -82,6 +104,15 @@ export function createLoadgenMetrics(): LoadgenMetrics {
       error(kind) {
         requests.inc(errorLabel);
         errors.inc({ kind });
+      },
+    },
+    tcpOutcomes: {
+      ok(latencyMs, backend) {
+        tcpConnections.inc(tcpLabel('ok', backend));
+        tcpDuration.observe(latencyMs / 1000);
+      },
+      failed(kind, _code, backend) {
+        tcpConnections.inc(tcpLabel(kind, backend ?? 'none'));
       },
     },
   };

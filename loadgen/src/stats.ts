@@ -1,4 +1,5 @@
 import { ERROR_KINDS, type ErrorKind, type Outcomes } from './engine.js';
+import { Latencies, round, type LatencySummary } from './latencies.js';
 
 /** The `--json` file: the SPEC's fields first, then the details. Latencies in milliseconds, over answered requests. */
 export interface RunReport {
@@ -7,7 +8,7 @@ export interface RunReport {
   errors: number;
   /** Answers with a status outside 200..299. */
   non2xx: number;
-  latency: { p50: number; p90: number; p99: number; max: number; mean: number };
+  latency: LatencySummary;
   /** Requests per second over the whole run. */
   rps: number;
   /** Answers per `x-backend-id`; answers without that header are not counted here. */
@@ -35,19 +36,15 @@ export class RunStats implements Outcomes {
   readonly byBackend = new Map<string, number>();
   readonly errorsByKind: Record<ErrorKind, number> = { refused: 0, reset: 0, timeout: 0, other: 0 };
   readonly errorsByCode = new Map<string, number>();
-  #latencies = new Float64Array(1 << 14);
+  readonly #latencies = new Latencies();
 
   get requests(): number {
     return this.responses + this.errors;
   }
 
   response(status: number, latencyMs: number, backend: string | undefined): void {
-    if (this.responses === this.#latencies.length) {
-      const grown = new Float64Array(this.#latencies.length * 2);
-      grown.set(this.#latencies);
-      this.#latencies = grown;
-    }
-    this.#latencies[this.responses++] = latencyMs;
+    this.#latencies.add(latencyMs);
+    this.responses++;
     this.byStatus.set(status, (this.byStatus.get(status) ?? 0) + 1);
     if (status < 200 || status > 299) this.non2xx++;
     if (backend !== undefined) this.byBackend.set(backend, (this.byBackend.get(backend) ?? 0) + 1);
@@ -60,17 +57,11 @@ export class RunStats implements Outcomes {
   }
 
   /** Latency percentiles (nearest rank) of the answers so far, in milliseconds. */
-  latency(): RunReport['latency'] {
-    if (this.responses === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
-    const sorted = this.#latencies.slice(0, this.responses).sort();
-    const at = (p: number): number => round(sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
-    let sum = 0;
-    for (const value of sorted) sum += value;
-    return { p50: at(50), p90: at(90), p99: at(99), max: round(sorted[sorted.length - 1]!), mean: round(sum / sorted.length) };
+  latency(): LatencySummary {
+    return this.#latencies.summary();
   }
 
   report(run: { url: string; method: string; connections: number; rate: number; durationSeconds: number }): RunReport {
-    const sortedEntries = <K>(map: Map<K, number>): [string, number][] => [...map].map(([k, v]): [string, number] => [String(k), v]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const non2xx = new Map([...this.byStatus].filter(([status]) => status < 200 || status > 299));
     return {
       requests: this.requests,
@@ -78,12 +69,12 @@ export class RunStats implements Outcomes {
       non2xx: this.non2xx,
       latency: this.latency(),
       rps: round(run.durationSeconds > 0 ? this.requests / run.durationSeconds : 0),
-      byBackend: Object.fromEntries(sortedEntries(this.byBackend)),
+      byBackend: sortedRecord(this.byBackend),
       responses: this.responses,
       errorsByKind: { ...this.errorsByKind },
-      errorsByCode: Object.fromEntries(sortedEntries(this.errorsByCode)),
-      non2xxByStatus: Object.fromEntries(sortedEntries(non2xx)),
-      statusCounts: Object.fromEntries(sortedEntries(this.byStatus)),
+      errorsByCode: sortedRecord(this.errorsByCode),
+      non2xxByStatus: sortedRecord(non2xx),
+      statusCounts: sortedRecord(this.byStatus),
       durationSeconds: round(run.durationSeconds),
       url: run.url,
       method: run.method,
@@ -93,13 +84,14 @@ export class RunStats implements Outcomes {
   }
 }
 
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}
+export const count = (n: number): string => n.toLocaleString('en-US');
+export const ms = (n: number): string => `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n)} ms`;
+export const share = (part: number, whole: number): string => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '0%');
 
-const count = (n: number): string => n.toLocaleString('en-US');
-const ms = (n: number): string => `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n)} ms`;
-const share = (part: number, whole: number): string => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '0%');
+/** The entries of a count map as a sorted record, for the JSON report. */
+export function sortedRecord<K>(map: Map<K, number>): Record<string, number> {
+  return Object.fromEntries([...map].map(([k, v]): [string, number] => [String(k), v]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
 /** The human summary printed at the end of a one-off run. */
 export function formatSummary(report: RunReport): string {

@@ -17,7 +17,7 @@ export interface RunningBackend {
 /** startBackend spawns a backend and waits for its ready line; stop it with `backend.service.stop()`. */
 export async function startBackend(id: string, env: Record<string, string> = {}): Promise<RunningBackend> {
   const { service, ready } = await startService(`backend ${id}`, 'backend/dist/main.js', {
-    env: { PORT: '0', CONTROL_PORT: '0', HOST: '127.0.0.1', BACKEND_ID: id, ...env },
+    env: { PORT: '0', CONTROL_PORT: '0', TCP_PORT: '0', HOST: '127.0.0.1', BACKEND_ID: id, ...env },
     ready: 'backend',
   });
   const { id: readyId, traffic: url, control: controlUrl } = ready!;
