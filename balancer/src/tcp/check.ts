@@ -1,0 +1,26 @@
+import { connectWithin } from './connect.js';
+
+export interface TcpCheckResult {
+  readonly passed: boolean;
+  /** 'connected', the error code ('ECONNREFUSED'...), or 'timeout after N ms' */
+  readonly detail: string;
+}
+
+/**
+ * tcpCheck is the `healthCheck: { type: tcp }` check: a connect within timeoutMs passes, and the
+ * connection is closed at once (a FIN, not a reset, so that backends do not log an error for
+ * every check). It never rejects.
+ */
+export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<TcpCheckResult> {
+  return new Promise((resolve) => {
+    connectWithin(host, port, timeoutMs, {
+      connected(socket) {
+        socket.destroy();
+        resolve({ passed: true, detail: 'connected' });
+      },
+      failed(_reason, detail) {
+        resolve({ passed: false, detail });
+      },
+    });
+  });
+}
