@@ -8,6 +8,7 @@ import { errorBody as envelope, sendError as sendEnvelope, type ErrorBody } from
 export const lbErrors = {
   LB_ERR_NO_BACKEND: { status: 503, message: 'no backend is available to take the request' },
   LB_ERR_UPSTREAM_UNAVAILABLE: { status: 503, message: 'no backend accepted the connection (refused or connect timeout) within the retry attempts' },
+  LB_ERR_UPSTREAM_TLS: { status: 502, message: 'the TLS handshake with the backend failed' },
   LB_ERR_UPSTREAM_RESET: { status: 502, message: 'the backend closed the connection before sending a response' },
   LB_ERR_UPSTREAM_ERROR: { status: 502, message: 'the backend failed in a way the balancer could not recover from' },
   LB_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'no backend sent response headers within timeouts.perTry' },

@@ -13,6 +13,10 @@ const table: [ExchangeFailure, 'GET' | 'POST', BodyState, string][] = [
   ['connect', 'POST', 'none', 'retry'], // nothing reached the backend
   ['connect', 'GET', 'streamed', 'LB_ERR_UPSTREAM_UNAVAILABLE'], // the body is gone
   ['connect', 'POST', 'streamed', 'LB_ERR_UPSTREAM_UNAVAILABLE'],
+  ['tls', 'GET', 'none', 'retry'],
+  ['tls', 'POST', 'none', 'retry'], // the handshake failed: nothing of the request was sent
+  ['tls', 'GET', 'streamed', 'LB_ERR_UPSTREAM_TLS'],
+  ['tls', 'POST', 'streamed', 'LB_ERR_UPSTREAM_TLS'],
   ['timeout', 'GET', 'none', 'retry'],
   ['timeout', 'POST', 'none', 'LB_ERR_UPSTREAM_TIMEOUT'], // it may have reached the backend
   ['timeout', 'GET', 'streamed', 'LB_ERR_UPSTREAM_TIMEOUT'],
@@ -55,7 +59,7 @@ test('retry policy: never more than retries.attempts further tries', () => {
 
 test('error mapping: every answer is a code of the catalogue, with the status the README gives', () => {
   const statuses = Object.fromEntries(Object.entries(ANSWER_FOR).map(([failure, code]) => [failure, lbErrors[code].status]));
-  assert.deepEqual(statuses, { connect: 503, timeout: 504, reset: 502, other: 502, 'request-timeout': 504 });
+  assert.deepEqual(statuses, { connect: 503, tls: 502, timeout: 504, reset: 502, other: 502, 'request-timeout': 504 });
 });
 
 test('error mapping: the error codes of Node and undici by the failure they mean', () => {

@@ -33,8 +33,21 @@ export interface Upstream {
   close(): void;
 }
 
+/**
+ * How an engine reaches an https:// backend; ignored for http:// ones. Without it, the backend's
+ * certificate is verified against Node's default CA store for the URL's host.
+ */
+export interface UpstreamTls {
+  /** the CA certificates (PEM) the backend's certificate must chain to, instead of Node's default store (upstreamTls.ca) */
+  ca?: string | Buffer;
+  /** the name the backend's certificate must carry, sent as SNI; default the URL's host (an IP address: checked, not sent) */
+  servername?: string;
+  /** false accepts any certificate: for a lab only */
+  rejectUnauthorized: boolean;
+}
+
 export interface EngineSettings {
-  /** TCP connect to a backend, in ms */
+  /** the TCP connect to a backend, and the TLS handshake with an https:// one, in ms */
   connectTimeout: number;
 }
 
@@ -46,7 +59,8 @@ export interface EngineSettings {
  */
 export interface Engine {
   readonly name: EngineName;
-  upstream(url: string): Upstream;
+  /** upstream: the connections to one backend; tls applies to an https:// url */
+  upstream(url: string, tls?: UpstreamTls): Upstream;
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry;
   close(): void;
 }

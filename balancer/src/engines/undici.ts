@@ -1,22 +1,26 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
-import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream } from './engine.js';
+import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream, UpstreamTls } from './engine.js';
 import type { FailureKind } from '../pipeline/error-mapping.js';
 import { TryReport } from './try-report.js';
 import { IDLE_SOCKET_TIMEOUT_MS } from './keep-alive.js';
+import { tlsConnectOptions, type TlsConnectOptions } from './upstream-tls.js';
 
 /**
  * preciseConnector: undici's connector with the connect timeout on a plain timer. undici's own
  * runs on its coarse timers (about 0.5 to 1 s late), which would let timeouts.perTry fire first
- * and turn a connect timeout (retried whatever the method) into a per-try timeout.
+ * and turn a connect timeout (retried whatever the method) into a per-try timeout. For an
+ * https:// backend the timer runs until the TLS handshake is done.
  */
-function preciseConnector(timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: 0 });
+function preciseConnector(timeoutMs: number, tls: TlsConnectOptions | undefined): buildConnector.connector {
+  const connect = buildConnector({ timeout: 0, ...tls });
   return (options, callback) => {
     let timer: NodeJS.Timeout | undefined;
+    // The servername undici passes comes from the request's Host header: the backend's own name instead.
+    const target = tls ? { ...options, servername: tls.servername } : options;
     // The connector returns its socket, though its type says void.
-    const socket = connect(options, (error, connected) => {
+    const socket = connect(target, (error, connected) => {
       if (timer === undefined) return;
       clearTimeout(timer);
       timer = undefined;
@@ -34,15 +38,24 @@ function preciseConnector(timeoutMs: number): buildConnector.connector {
 
 class UndiciUpstream implements Upstream {
   readonly pool: Pool;
+  /**
+   * Given with every request to an https:// backend: undici reconnects whenever a request's
+   * servername differs from its connection's, and would otherwise take it from each client's Host.
+   * The connector sends the real one.
+   */
+  readonly servername: string | undefined;
 
-  constructor(url: string, connectTimeout: number) {
+  constructor(url: string, connectTimeout: number, tls: UpstreamTls | undefined) {
+    const target = new URL(url);
+    const tlsOptions = target.protocol === 'https:' ? tlsConnectOptions(target, tls) : undefined;
+    this.servername = tlsOptions ? tlsOptions.servername || target.hostname : undefined;
     this.pool = new Pool(url, {
       // As many connections as there are requests in flight, as Node's Agent: a request never waits for a free one.
       connections: null,
       pipelining: 1,
       keepAliveTimeout: IDLE_SOCKET_TIMEOUT_MS,
       keepAliveMaxTimeout: IDLE_SOCKET_TIMEOUT_MS,
-      connect: preciseConnector(connectTimeout),
+      connect: preciseConnector(connectTimeout, tlsOptions),
       // The pipeline times the response head (timeouts.perTry) and the whole exchange (timeouts.request) itself.
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -104,8 +117,8 @@ export class UndiciEngine implements Engine {
 
   constructor(private readonly settings: EngineSettings) {}
 
-  upstream(url: string): Upstream {
-    return new UndiciUpstream(url, this.settings.connectTimeout);
+  upstream(url: string, tls?: UpstreamTls): Upstream {
+    return new UndiciUpstream(url, this.settings.connectTimeout, tls);
   }
 
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
@@ -113,11 +126,11 @@ export class UndiciEngine implements Engine {
     const headers = req.headers;
     // undici frames the body itself and refuses these headers.
     delete headers['transfer-encoding'];
+    const { pool, servername } = upstream as UndiciUpstream;
+    // servername is an option of undici's requests that its types leave out.
+    const options: Dispatcher.DispatchOptions & { servername?: string } = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false, servername };
     try {
-      (upstream as UndiciUpstream).pool.dispatch(
-        { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false },
-        attempt,
-      );
+      pool.dispatch(options, attempt);
     } catch (error) {
       attempt.onResponseError(undefined as never, error as Error);
     }

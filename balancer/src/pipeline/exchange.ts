@@ -7,7 +7,7 @@ import type { Snapshot } from '../snapshot.js';
 import { lbErrors, sendError, type LbErrorCode } from '../errors.js';
 import { hasBody, prepareRequest, stripHopByHop } from '../headers.js';
 import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
-import { ANSWER_FOR, type ExchangeFailure } from './error-mapping.js';
+import { ANSWER_FOR, failureDetail, type ExchangeFailure } from './error-mapping.js';
 import { retryDecision, type BodyState } from './retry-policy.js';
 import type { Accounting } from './accounting.js';
 import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
@@ -117,7 +117,7 @@ class Exchange implements TryObserver {
     this.route = undefined;
     this.attempt = undefined;
     this.plane.end(route);
-    const detail = `${route.id}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`;
+    const detail = failureDetail(route.id, kind, cause);
     const failure: ExchangeFailure = this.requestTimedOut ? 'request-timeout' : kind;
     if (failure !== 'request-timeout') this.plane.reports.tryFailed(route.id, kind, detail);
     this.lastFailure = failure;

@@ -17,13 +17,14 @@ const RETRY: RetryDecision = Object.freeze({ retry: true });
 
 /**
  * retryDecision: after a failed try, try another backend or answer the client. A request whose
- * body was streamed is never replayed; a connect failure (nothing reached the backend) is retried
+ * body was streamed is never replayed; a connect or TLS handshake failure (nothing reached the backend) is retried
  * whatever the method; a timeout or a reset before any response byte is retried for idempotent
  * methods only; never more than retryAttempts further tries, and never after timeouts.request.
  */
 export function retryDecision(failure: ExchangeFailure, method: string, body: BodyState, triesSoFar: number, retryAttempts: number): RetryDecision {
   const answer: RetryDecision = { retry: false, answer: ANSWER_FOR[failure] };
   if (failure === 'request-timeout' || failure === 'other' || body === 'streamed' || triesSoFar > retryAttempts) return answer;
-  if (failure === 'connect') return RETRY;
+  // A failed TLS handshake, like a failed connect, sent nothing of the request (HAProxy's retry-on conn-failure covers both).
+  if (failure === 'connect' || failure === 'tls') return RETRY;
   return isIdempotent(method) ? RETRY : answer;
 }
