@@ -1,8 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseConfig, validateConfig } from './config.js';
 import { AdminError } from './errors.js';
+import type { Balancer } from './balancer.js';
 import type { ControlPlane } from './control-plane.js';
+import { hostPort } from '@lab/common/host-port';
 import { algorithmNames } from './algorithms/index.js';
 import { createStatusRouter } from './status-page.js';
 import type { Supervisor } from './cluster/supervisor.js';
@@ -17,12 +19,66 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** A listener as GET /listeners shows it. */
+export interface ListenerView {
+  name: string;
+  mode: string;
+  /** host:port it listens on (the port it got, when the configuration says 0) */
+  address: string;
+  algorithm: string;
+  backends: number;
+  healthy: number;
+}
+
+function listenerView(plane: ControlPlane): ListenerView {
+  const members = plane.pool.all();
+  return {
+    name: plane.name,
+    mode: plane.config.mode,
+    address: hostPort(plane.config.listen.host, plane.boundPort),
+    algorithm: plane.config.algorithm,
+    backends: members.length,
+    healthy: members.filter((backend) => backend.state === 'healthy').length,
+  };
+}
+
+/** listenerRouter: the backend and algorithm calls of one listener, found by planeOf for each request. */
+function listenerRouter(planeOf: (req: Request) => ControlPlane): Router {
+  const router = express.Router({ mergeParams: true });
+  router.get('/backends', (req, res) => {
+    const plane = planeOf(req);
+    res.json(plane.backendViews());
+  });
+  router.get('/backends/:id', (req, res) => {
+    const plane = planeOf(req);
+    res.json(plane.backendView(plane.findBackend(req.params.id as string)));
+  });
+  router.post('/backends', (req, res) => {
+    const plane = planeOf(req);
+    const backend = plane.addBackend(req.body);
+    res.status(201).location(`${req.baseUrl}/backends/${encodeURIComponent(backend.id)}`).json(plane.backendView(backend));
+  });
+  router.patch('/backends/:id', (req, res) => {
+    const plane = planeOf(req);
+    res.json(plane.backendView(plane.patchBackend(req.params.id as string, req.body)));
+  });
+  router.delete('/backends/:id', (req, res) => {
+    planeOf(req).removeBackend(req.params.id as string);
+    res.status(204).end();
+  });
+  router.put('/algorithm', (req, res) => {
+    res.json({ algorithm: planeOf(req).setAlgorithm(req.body) });
+  });
+  return router;
+}
+
 /**
- * createAdminApp serves the admin listener: the backends, configuration and workers API, metrics
- * (summed over the workers) and liveness. Write calls need `Authorization: Bearer <admin.token>` when a token is configured;
- * a refused call changes nothing.
+ * createAdminApp serves the admin listener: the listeners, backends, configuration and workers API,
+ * metrics (summed over the workers) and liveness. The unprefixed backend and algorithm calls address
+ * the first listener; /listeners/:name/... any of them. Write calls need `Authorization: Bearer
+ * <admin.token>` when a token is configured; a refused call changes nothing.
  */
-export function createAdminApp(balancer: ControlPlane, configFile: string | undefined, workers: Supervisor): Express {
+export function createAdminApp(balancer: Balancer, configFile: string | undefined, workers: Supervisor): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -54,27 +110,14 @@ export function createAdminApp(balancer: ControlPlane, configFile: string | unde
     res.json(await workers.upgrade('POST /workers/restart'));
   });
 
-  app.get('/backends', (_req, res) => {
-    res.json(balancer.backendViews());
+  app.get('/listeners', (_req, res) => {
+    res.json(balancer.listeners().map(listenerView));
   });
-  app.get('/backends/:id', (req, res) => {
-    res.json(balancer.backendView(balancer.findBackend(req.params.id)));
+  app.get('/listeners/:listener', (req, res) => {
+    res.json(listenerView(balancer.listener(req.params.listener)));
   });
-  app.post('/backends', (req, res) => {
-    const backend = balancer.addBackend(req.body);
-    res.status(201).location(`/backends/${encodeURIComponent(backend.id)}`).json(balancer.backendView(backend));
-  });
-  app.patch('/backends/:id', (req, res) => {
-    res.json(balancer.backendView(balancer.patchBackend(req.params.id, req.body)));
-  });
-  app.delete('/backends/:id', (req, res) => {
-    balancer.removeBackend(req.params.id);
-    res.status(204).end();
-  });
-
-  app.put('/algorithm', (req, res) => {
-    res.json({ algorithm: balancer.setAlgorithm(req.body) });
-  });
+  app.use('/listeners/:listener', listenerRouter((req) => balancer.listener(req.params.listener as string)));
+  app.use(listenerRouter(() => balancer.first));
 
   app.get('/config', (_req, res) => {
     res.json(balancer.effectiveConfig());
@@ -97,12 +140,12 @@ export function createAdminApp(balancer: ControlPlane, configFile: string | unde
 
   app.use(
     createStatusRouter({
-      backends: () => balancer.backendViews(),
-      algorithm: () => balancer.config.algorithm,
-      engine: () => balancer.config.engine,
+      backends: () => balancer.first.backendViews(),
+      algorithm: () => balancer.first.config.algorithm,
+      engine: () => balancer.first.config.engine,
       workers: () => workers.views(),
       algorithms: algorithmNames,
-      stats: balancer.stats,
+      stats: balancer.first.stats,
       get tokenRequired() {
         return balancer.config.admin.token !== undefined;
       },

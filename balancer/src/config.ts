@@ -10,23 +10,32 @@ import { yamlPositions, type Position } from './yaml-positions.js';
 const port = z.number({ error: 'must be a port number' }).int('must be a whole number').min(0, 'port out of range 0-65535').max(65535, 'port out of range 0-65535');
 const host = z.string().min(1, 'must not be empty');
 
+/** The backend URL schemes each listener mode takes. */
+const SCHEMES = { http: ['http:'], tcp: ['tcp:'] } as const;
+const ALL_SCHEMES: readonly string[] = [...SCHEMES.http, ...SCHEMES.tcp];
+
 const backendUrl = z.string().transform((value, ctx) => {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `invalid URL ${JSON.stringify(value)}: expected http://host:port` });
+    ctx.addIssue({ code: 'custom', message: `invalid URL ${JSON.stringify(value)}: expected http://host:port (or tcp://host:port in a tcp listener)` });
     return z.NEVER;
   }
-  if (url.protocol !== 'http:') {
-    ctx.addIssue({ code: 'custom', message: `unsupported scheme "${url.protocol}" in ${JSON.stringify(value)}: backends are http://host:port` });
+  if (!ALL_SCHEMES.includes(url.protocol)) {
+    ctx.addIssue({ code: 'custom', message: `unsupported scheme "${url.protocol}" in ${JSON.stringify(value)}: backends are http://host:port (tcp://host:port in a tcp listener)` });
     return z.NEVER;
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
     ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} must be only scheme, host and port (no path, query or credentials)` });
     return z.NEVER;
   }
-  return url.origin;
+  if (url.protocol === 'tcp:' && url.port === '') {
+    ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} needs a port: tcp://host:port` });
+    return z.NEVER;
+  }
+  // URL#origin is "null" for schemes other than http(s), ws(s) and ftp.
+  return `${url.protocol}//${url.host}`;
 });
 
 const weight = z.number().int('weight must be a whole number').min(0, 'weight must be 0 or more').max(1000, 'weight must be at most 1000');
@@ -50,18 +59,23 @@ const hashKey = z.string().refine((key) => key === 'client-address' || /^header:
 /** More traffic processes than this would only share the same cores. */
 const MAX_WORKERS = 64;
 
-const configSchema = z.strictObject({
+const listenerModes = ['http', 'tcp'] as const;
+export type ListenerMode = (typeof listenerModes)[number];
+const proxyProtocols = ['off', 'v1', 'v2'] as const;
+
+/**
+ * The keys a listener may set; at the top level they describe the listener of a file without
+ * `listeners:` and are the defaults of every listener that does not set them. Keys that only
+ * some modes use have no default here (the listener's mode gives it: see listenerDefaults), so
+ * that a file without them reads back as it always did.
+ */
+const listenerKeys = {
   listen: z.strictObject({ host: host.default('0.0.0.0'), port: port.default(8080) }).prefault({}),
-  admin: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(9090), token: z.string().min(1).optional() }).prefault({}),
+  /** mode: http (default), or tcp: each client connection relayed to one backend (L4). */
+  mode: z.enum(listenerModes, { error: (issue) => `unknown mode ${JSON.stringify(issue.input)}; accepted: ${listenerModes.join(', ')}` }).optional(),
   algorithm: algorithm.default('round-robin'),
   /** engine: how one try reaches a backend: http-proxy (http-proxy-3, default) or undici. */
   engine: z.enum(engineNames, { error: (issue) => `unknown engine ${JSON.stringify(issue.input)}; accepted: ${engineNames.join(', ')}` }).default('http-proxy'),
-  /** workers: traffic processes beside the primary, which keeps the control plane; "auto": one per core (default 1). */
-  workers: z
-    .union([z.literal('auto'), z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_WORKERS, `must be at most ${MAX_WORKERS}`)], {
-      error: (issue) => `workers must be a number from 1 to ${MAX_WORKERS} or "auto", not ${JSON.stringify(issue.input)}`,
-    })
-    .default(1),
   hash: z.strictObject({
     /** key: what consistent-hash hashes: "client-address" (default) or "header:<name>". */
     key: hashKey.default('client-address'),
@@ -69,20 +83,12 @@ const configSchema = z.strictObject({
     virtualNodes: z.number().int().min(1).max(1000).default(160),
   }).prefault({}),
   backends: z.array(backendSchema).default([]),
-  discovery: z.strictObject({
-    dns: z.strictObject({
-      /** name: the DNS name whose A records are the backends (in docker compose: the service name). */
-      name: z.string().min(1),
-      /** port: the port of every discovered backend. */
-      port: port.refine((value) => value > 0, 'port must be 1-65535'),
-      /** interval: how often the name is resolved again (default 5s). */
-      interval: duration.default(5000),
-      /** server: "IP:port" of the DNS server to ask (default: the system's resolvers). */
-      server: z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d+)?$/, 'server must be an IP address with an optional port, e.g. "127.0.0.11:53"').optional(),
-    }),
-  }).optional(),
   healthCheck: z.strictObject({
     enabled: z.boolean().default(true),
+    /** type: http (GET path; the default in http mode) or tcp (a connect; the default in tcp mode). */
+    type: z.enum(['http', 'tcp'], { error: (issue) => `unknown health check type ${JSON.stringify(issue.input)}; accepted: http, tcp` }).optional(),
+    /** port: check this port of the backend instead of the one in its URL (e.g. the HTTP /health beside a TCP service). */
+    port: port.refine((value) => value > 0, 'port must be 1-65535').optional(),
     path: z.string().startsWith('/', 'path must start with "/"').default('/health'),
     interval: duration.default(2000),
     timeout: duration.default(1000),
@@ -111,10 +117,71 @@ const configSchema = z.strictObject({
     request: duration.default(30_000),
     /** shutdown: how long SIGTERM waits for in-flight requests before closing them (default 10s). */
     shutdown: duration.default(10_000),
+    /** idle (tcp mode): a connection with no byte either way for this long is closed (default 10m; 0: never). */
+    idle: duration.optional(),
+    /** drain (tcp mode): how long a draining or removed backend's open connections may last (default 30s). */
+    drain: duration.optional(),
   }).prefault({}),
+  /** proxyProtocol (tcp mode): send HAProxy's PROXY protocol header, v1 (text) or v2 (binary), on every backend connection. */
+  proxyProtocol: z.enum(proxyProtocols, { error: (issue) => `unknown proxyProtocol ${JSON.stringify(issue.input)}; accepted: ${proxyProtocols.join(', ')}` }).optional(),
+};
+
+const LISTENER_KEYS = Object.keys(listenerKeys);
+
+const listenerName = z.string({ error: 'every listener needs a name' }).regex(/^[a-z0-9-]+$/, 'a listener name may contain only a-z, 0-9 and -').max(64, 'at most 64 characters');
+
+const listenerSchema = z.strictObject({ name: listenerName, ...listenerKeys });
+
+const configSchema = z.strictObject({
+  ...listenerKeys,
+  admin: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(9090), token: z.string().min(1).optional() }).prefault({}),
+  /** workers: traffic processes beside the primary, which keeps the control plane; "auto": one per core (default 1). */
+  workers: z
+    .union([z.literal('auto'), z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_WORKERS, `must be at most ${MAX_WORKERS}`)], {
+      error: (issue) => `workers must be a number from 1 to ${MAX_WORKERS} or "auto", not ${JSON.stringify(issue.input)}`,
+    })
+    .default(1),
+  discovery: z.strictObject({
+    dns: z.strictObject({
+      /** name: the DNS name whose A records are the backends (in docker compose: the service name). */
+      name: z.string().min(1),
+      /** port: the port of every discovered backend. */
+      port: port.refine((value) => value > 0, 'port must be 1-65535'),
+      /** interval: how often the name is resolved again (default 5s). */
+      interval: duration.default(5000),
+      /** server: "IP:port" of the DNS server to ask (default: the system's resolvers). */
+      server: z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d+)?$/, 'server must be an IP address with an optional port, e.g. "127.0.0.11:53"').optional(),
+    }),
+  }).optional(),
+  /** listeners: several ports, each with its own mode, algorithm and backends (absent: one listener, "default", from the keys above). */
+  listeners: z.array(z.unknown(), { error: 'listeners must be a list of listeners' }).min(1, 'at least one listener is needed (or leave listeners out)').optional(),
 });
 
-export type Config = Readonly<z.output<typeof configSchema>>;
+type ParsedConfig = z.output<typeof configSchema>;
+type ParsedListener = z.output<typeof listenerSchema>;
+
+/** One listener as the balancer runs it: every key resolved, the mode's defaults applied. */
+export type ListenerConfig = Readonly<
+  Omit<ParsedListener, 'mode' | 'healthCheck' | 'timeouts' | 'proxyProtocol'> & {
+    mode: ListenerMode;
+    healthCheck: Readonly<ParsedListener['healthCheck'] & { type: 'http' | 'tcp' }>;
+    timeouts: Readonly<ParsedListener['timeouts'] & { idle: number; drain: number }>;
+    proxyProtocol: (typeof proxyProtocols)[number];
+    /** DNS discovery feeds the first listener (discovery is a top-level key) */
+    discovery: ParsedConfig['discovery'];
+  }
+>;
+
+/** The name of the one listener of a file without `listeners:`. */
+export const DEFAULT_LISTENER = 'default';
+
+export type Config = Readonly<
+  Omit<ParsedConfig, 'listeners'> & {
+    listeners: readonly ListenerConfig[];
+    /** the file has a `listeners:` key (else its one listener, "default", is the top-level keys) */
+    listenersKey: boolean;
+  }
+>;
 export type BackendConfig = Readonly<z.output<typeof backendSchema>>;
 
 /** workerCount: the number of traffic processes the configuration asks for ("auto": one per core). */
@@ -199,25 +266,128 @@ export function validateAlgorithmChoice(body: unknown): z.output<typeof algorith
 
 /** validateConfig checks a parsed document and returns the frozen config, or throws ConfigError listing every problem. */
 export function validateConfig(document: unknown, source = 'config', positions = new Map<string, Position>()): Config {
-  const config = parseWith(configSchema, document ?? {}, source, positions);
+  const parsed = parseWith(configSchema, document ?? {}, source, positions);
   const located = locator(positions);
   const problems: ConfigProblem[] = [];
+  let listeners: ListenerConfig[];
+  if (parsed.listeners === undefined) {
+    listeners = [resolveListener({ ...parsed, name: DEFAULT_LISTENER }, parsed.discovery)];
+    checkListener(listeners[0]!, [], located, problems);
+  } else {
+    const indexed: [number, ListenerConfig][] = [];
+    const defaults = Object.fromEntries(Object.entries(document as Record<string, unknown>).filter(([key]) => LISTENER_KEYS.includes(key)));
+    parsed.listeners.forEach((raw, index) => {
+      const at: PropertyKey[] = ['listeners', index];
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+        problems.push(located(at, 'a listener must be a mapping of keys such as name, mode, listen, backends'));
+        return;
+      }
+      if (!('listen' in raw)) problems.push(located(at, 'every listener needs its own listen.port'));
+      let listener: ParsedListener;
+      try {
+        listener = parseWith(listenerSchema, withDefaults(defaults, raw as Record<string, unknown>), source);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        for (const problem of error.problems) problems.push(located([...at, ...problem.path.split(/\.|(?=\[)/).filter(Boolean).map(keyOf)], problem.message));
+        return;
+      }
+      const resolved = resolveListener(listener, index === 0 ? parsed.discovery : undefined);
+      checkListener(resolved, at, located, problems);
+      indexed.push([index, resolved]);
+    });
+    checkListenerSet(indexed, located, problems);
+    listeners = indexed.map(([, listener]) => listener);
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const { listeners: _raw, ...rest } = parsed;
+  return deepFreeze({ ...rest, listeners, listenersKey: parsed.listeners !== undefined });
+}
+
+/** keyOf turns a path text part back into a key: "[2]" into 2. */
+function keyOf(part: string): PropertyKey {
+  const index = /^\[(\d+)\]$/.exec(part);
+  return index ? Number(index[1]) : part;
+}
+
+/** withDefaults merges the top-level keys into a listener: its own values win, and mappings (timeouts, healthCheck, ...) merge key by key. */
+function withDefaults(defaults: Record<string, unknown>, listener: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...defaults, ...listener };
+  for (const [key, value] of Object.entries(defaults)) {
+    const own = listener[key];
+    if (isMapping(value) && isMapping(own)) merged[key] = { ...value, ...own };
+  }
+  return merged;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** resolveListener applies the defaults that depend on the mode. */
+function resolveListener(listener: ParsedListener, discovery: ParsedConfig['discovery']): ListenerConfig {
+  const mode = listener.mode ?? 'http';
+  return {
+    name: listener.name,
+    mode,
+    listen: listener.listen,
+    algorithm: listener.algorithm,
+    engine: listener.engine,
+    hash: listener.hash,
+    backends: listener.backends,
+    healthCheck: { ...listener.healthCheck, type: listener.healthCheck.type ?? mode },
+    outlierDetection: listener.outlierDetection,
+    panicThreshold: listener.panicThreshold,
+    slowStart: listener.slowStart,
+    retries: listener.retries,
+    timeouts: { ...listener.timeouts, idle: listener.timeouts.idle ?? 600_000, drain: listener.timeouts.drain ?? 30_000 },
+    proxyProtocol: listener.proxyProtocol ?? 'off',
+    discovery,
+  };
+}
+
+type Locate = ReturnType<typeof locator>;
+
+/** checkListener: what one listener's schema cannot say: duplicate backends, schemes that fit the mode, timeouts above 0. */
+function checkListener(listener: ListenerConfig, at: readonly PropertyKey[], located: Locate, problems: ConfigProblem[]): void {
   const seen = new Map<string, number>();
-  config.backends.forEach((backend, index) => {
+  const where = (index: number): string => `${at.length > 0 ? `listeners[${String(at[1])}].` : ''}backends[${index}]`;
+  listener.backends.forEach((backend, index) => {
     const id = backendId(backend);
     const first = seen.get(id);
-    if (first !== undefined) {
-      problems.push(located(['backends', index, backend.name ? 'name' : 'url'], `duplicate backend id "${id}" (also backends[${first}])`));
-    } else {
-      seen.set(id, index);
+    if (first !== undefined) problems.push(located([...at, 'backends', index, backend.name ? 'name' : 'url'], `duplicate backend id "${id}" (also ${where(first)})`));
+    else seen.set(id, index);
+    const schemes: readonly string[] = SCHEMES[listener.mode];
+    const scheme = new URL(backend.url).protocol;
+    if (!schemes.includes(scheme)) {
+      problems.push(located([...at, 'backends', index, 'url'], `a ${listener.mode} listener's backends are ${schemes.map((s) => `${s}//host:port`).join(' or ')}, not ${backend.url}`));
     }
   });
-  if (config.backends.length === 0 && !config.discovery) problems.push(located(['backends'], 'at least one backend is needed (or discovery.dns)'));
-  if (config.timeouts.perTry === 0) problems.push(located(['timeouts', 'perTry'], 'must be more than 0'));
-  if (config.timeouts.request === 0) problems.push(located(['timeouts', 'request'], 'must be more than 0'));
-  if (config.timeouts.connect === 0) problems.push(located(['timeouts', 'connect'], 'must be more than 0'));
-  if (problems.length > 0) throw new ConfigError(source, problems);
-  return deepFreeze(config);
+  if (listener.backends.length === 0 && !listener.discovery) problems.push(located([...at, 'backends'], 'at least one backend is needed (or discovery.dns)'));
+  if (listener.discovery && listener.mode !== 'http') problems.push(located(['discovery'], `DNS discovery feeds the first listener, which must be in http mode (it is ${listener.mode})`));
+  for (const key of ['perTry', 'request', 'connect'] as const) {
+    if (listener.timeouts[key] === 0) problems.push(located([...at, 'timeouts', key], 'must be more than 0'));
+  }
+  if (listener.mode === 'tcp' && listener.hash.key !== 'client-address') {
+    problems.push(located([...at, 'hash', 'key'], 'a tcp listener can only hash the client address (there are no headers at L4)'));
+  }
+  if (listener.mode === 'http' && listener.proxyProtocol !== 'off') {
+    problems.push(located([...at, 'proxyProtocol'], 'the PROXY protocol is sent by tcp listeners only; http listeners send X-Forwarded-For'));
+  }
+}
+
+/** checkListenerSet: names and ports unique over the listeners (each with its index in the file). */
+function checkListenerSet(listeners: readonly (readonly [number, ListenerConfig])[], located: Locate, problems: ConfigProblem[]): void {
+  const names = new Map<string, number>();
+  const ports = new Map<number, number>();
+  for (const [index, listener] of listeners) {
+    const firstName = names.get(listener.name);
+    if (firstName !== undefined) problems.push(located(['listeners', index, 'name'], `duplicate listener name "${listener.name}" (also listeners[${firstName}])`));
+    else names.set(listener.name, index);
+    const port = listener.listen.port;
+    const firstPort = ports.get(port);
+    if (port !== 0 && firstPort !== undefined) problems.push(located(['listeners', index, 'listen', 'port'], `port ${port} is already listeners[${firstPort}]'s`));
+    else if (port !== 0) ports.set(port, index);
+  }
 }
 
 /** parseConfig reads YAML text (js-yaml) and validates it; syntax errors are reported with line and column. */

@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import { backendId, ConfigError, deepFreeze, loadConfigFile, validateAlgorithmChoice, validateBackend, validateBackendPatch, type Config, type ConfigProblem } from './config.js';
+import { backendId, ConfigError, deepFreeze, validateAlgorithmChoice, validateBackend, validateBackendPatch, type Config, type ConfigProblem, type ListenerConfig, DEFAULT_LISTENER } from './config.js';
 import type { AlgorithmName } from './algorithms/index.js';
 import { Pool, type BackendState, type BackendStatus, type PoolSettings } from './backends/pool.js';
 import { RiseFall } from './backends/rise-fall.js';
 import { OutlierDetector } from './backends/outlier.js';
 import type { LoadView } from './backends/view.js';
-import { ControlMetrics, newRegistry } from './metrics.js';
+import { ControlMetrics, listenerRegistry } from './metrics.js';
+import type { Registry } from 'prom-client';
 import { ActiveHealthChecker } from './health/active.js';
 import { AdminError, type Problem } from './errors.js';
 import { DnsDiscovery } from './discovery/dns.js';
@@ -18,7 +19,7 @@ import { hostPort } from '@lab/common/host-port';
 
 export const VERSION = '0.1.0';
 
-function poolSettings(config: Config): PoolSettings {
+function poolSettings(config: ListenerConfig): PoolSettings {
   return { healthChecked: config.healthCheck.enabled, panicThreshold: config.panicThreshold, slowStart: config.slowStart };
 }
 
@@ -40,10 +41,11 @@ export interface BackendView {
 export type LoadSource = (id: string) => LoadView | undefined;
 
 /**
- * ControlPlane owns the running configuration and every decision about backends: membership,
- * active health checks and rise/fall, outlier detection, DNS discovery, reloads and admin
- * operations. After every change it publishes a new Snapshot, the only thing the data planes (in
- * the workers) read; what they report back arrives through DataPlaneReporter.
+ * ControlPlane owns one listener's running configuration and every decision about its backends:
+ * membership, active health checks and rise/fall, outlier detection, DNS discovery, reloads and
+ * admin operations. After every change it publishes a new Snapshot, the only thing the data planes
+ * (in the workers) read; what they report back arrives through DataPlaneReporter. The Balancer
+ * (balancer.ts) owns the listeners and the whole configuration.
  */
 export class ControlPlane implements DataPlaneReporter {
   readonly pool: Pool;
@@ -53,16 +55,18 @@ export class ControlPlane implements DataPlaneReporter {
   private readonly riseFall: RiseFall;
   private readonly outlier: OutlierDetector;
   private readonly health: ActiveHealthChecker;
-  private current: Config;
+  private current: ListenerConfig;
   private discovery: DnsDiscovery | undefined;
   private load: LoadSource = () => undefined;
   private subscriber: ((snapshot: Snapshot) => void) | undefined;
   private version = 0;
   private publishing = false;
-  /** The ports the listeners actually got (they differ from the config when it says port 0). */
-  private boundPorts = { listen: -1, admin: -1 };
+  /** The port the listener actually got (it differs from the config when it says port 0). */
+  boundPort = -1;
 
-  constructor(config: Config) {
+  /** A whole Config stands for its first listener. */
+  constructor(given: ListenerConfig | Config, registry: Registry = listenerRegistry(DEFAULT_LISTENER, false)) {
+    const config = 'listeners' in given ? given.listeners[0]! : given;
     this.current = config;
     this.pool = new Pool(poolSettings(config));
     this.riseFall = new RiseFall(this.pool, config.healthCheck);
@@ -70,7 +74,7 @@ export class ControlPlane implements DataPlaneReporter {
       this.metrics.ejections.inc({ backend: id });
       this.stats.event('ejection', `${id} ejected for ${forMs} ms: ${why}`, id);
     });
-    this.metrics = new ControlMetrics(newRegistry(), () => this.backendGauges());
+    this.metrics = new ControlMetrics(registry, () => this.backendGauges());
     this.setInfo();
     this.health = new ActiveHealthChecker(config.healthCheck, (id, passed, detail) => {
       this.metrics.healthChecks.inc({ backend: id, result: passed ? 'pass' : 'fail' });
@@ -97,12 +101,12 @@ export class ControlPlane implements DataPlaneReporter {
     });
   }
 
-  get config(): Config {
+  get config(): ListenerConfig {
     return this.current;
   }
 
-  setBoundPorts(listen: number, admin: number): void {
-    this.boundPorts = { listen, admin };
+  get name(): string {
+    return this.current.name;
   }
 
   /** connect wires the data plane: where load is read, and who gets every snapshot (at once, then on every change). */
@@ -138,7 +142,8 @@ export class ControlPlane implements DataPlaneReporter {
         virtualNodes: config.hash.virtualNodes,
         hashHeader: hashKey.startsWith('header:') ? hashKey.slice('header:'.length).toLowerCase() : undefined,
         engine: config.engine,
-        timeouts: { connect: config.timeouts.connect, perTry: config.timeouts.perTry, request: config.timeouts.request },
+        timeouts: { connect: config.timeouts.connect, perTry: config.timeouts.perTry, request: config.timeouts.request, idle: config.timeouts.idle, drain: config.timeouts.drain },
+        proxyProtocol: config.proxyProtocol,
         retryAttempts: config.retries.attempts,
         backends: this.pool.entries(),
       });
@@ -156,7 +161,7 @@ export class ControlPlane implements DataPlaneReporter {
   }
 
   tryFailed(id: string, kind: FailureKind, detail: string): void {
-    if (this.current.healthCheck.enabled && (kind === 'connect' || kind === 'timeout')) this.riseFall.passiveFailure(id, detail);
+    if (this.current.healthCheck.enabled && (kind === 'connect' || kind === 'tls' || kind === 'timeout')) this.riseFall.passiveFailure(id, detail);
     this.outlier.failure(id, detail);
   }
 
@@ -203,27 +208,21 @@ export class ControlPlane implements DataPlaneReporter {
     }
   }
 
-  /** effectiveConfig is the configuration in force, with admin API changes: PUT it back and nothing changes. */
-  effectiveConfig(): Config {
+  /** effectiveConfig is the listener's configuration in force, with admin API changes: PUT it back and nothing changes. */
+  effectiveConfig(): ListenerConfig {
     const backends = this.pool
       .all()
       .filter((backend) => backend.source !== 'dns' && !backend.removing)
       .map((backend) => backend.toConfig());
-    const { token: _token, ...admin } = this.current.admin;
-    return { ...this.current, admin, backends };
+    return { ...this.current, backends };
   }
 
   /**
    * reload applies a validated configuration as a diff: unchanged backends keep their state,
    * counters and connections; removed ones drain; added ones are health-checked before they
-   * take traffic. Anything that cannot change while running refuses the whole reload.
+   * take traffic. The Balancer has checked reloadProblems() of every listener first.
    */
-  reload(next: Config, origin: string): string[] {
-    const problems = this.reloadProblems(next);
-    if (problems.length > 0) {
-      this.recordReloadFailure(origin, problems);
-      throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
-    }
+  reload(next: ListenerConfig, origin: string): string[] {
     const changes: string[] = [];
     const previous = this.current;
     this.current = next;
@@ -257,30 +256,25 @@ export class ControlPlane implements DataPlaneReporter {
     }
     // Timeouts, retries, the algorithm and pool settings reach the data plane in this snapshot.
     this.pool.configure(poolSettings(next));
-    this.metrics.configReloads.inc({ result: 'success' });
     this.stats.event('reload', `configuration reloaded (${origin}): ${changes.length > 0 ? changes.join('; ') : 'no changes'}`);
     log.info(`configuration reloaded (${origin})`, { changes: changes.length > 0 ? changes.join('; ') : 'none' });
     return changes;
   }
 
-  private reloadProblems(next: Config): Problem[] {
+  /** reloadProblems: what in the next configuration of this listener cannot change while it runs; each path starts with `at` (e.g. "listeners[1]."). */
+  reloadProblems(next: ListenerConfig, at: string): Problem[] {
     const problems: Problem[] = [];
     const now = this.current;
-    const samePort = (wanted: number, configured: number, bound: number): boolean => wanted === configured || wanted === bound;
-    if (next.listen.host !== now.listen.host || !samePort(next.listen.port, now.listen.port, this.boundPorts.listen)) {
-      problems.push({ path: 'listen', message: `cannot change while running (${now.listen.host}:${now.listen.port}); restart the balancer to apply` });
+    const samePort = next.listen.port === now.listen.port || next.listen.port === this.boundPort;
+    if (next.listen.host !== now.listen.host || !samePort) {
+      problems.push({ path: `${at}listen`, message: `cannot change while running (${now.listen.host}:${now.listen.port}); restart the balancer to apply` });
     }
-    if (next.admin.host !== now.admin.host || !samePort(next.admin.port, now.admin.port, this.boundPorts.admin)) {
-      problems.push({ path: 'admin', message: `the admin listener cannot move while running (${now.admin.host}:${now.admin.port}); restart the balancer to apply` });
-    }
+    if (next.mode !== now.mode) problems.push({ path: `${at}mode`, message: `cannot change while running (${now.mode}); restart the balancer to apply` });
     if (next.engine !== now.engine) {
-      problems.push({ path: 'engine', message: `cannot change while running (${now.engine}); restart the balancer to apply` });
-    }
-    if (next.workers !== now.workers) {
-      problems.push({ path: 'workers', message: `cannot change while running (${now.workers}); restart the balancer to apply` });
+      problems.push({ path: `${at}engine`, message: `cannot change while running (${now.engine}); restart the balancer to apply` });
     }
     if (next.healthCheck.enabled !== now.healthCheck.enabled) {
-      problems.push({ path: 'healthCheck.enabled', message: 'cannot change while running; restart the balancer to apply' });
+      problems.push({ path: `${at}healthCheck.enabled`, message: 'cannot change while running; restart the balancer to apply' });
     }
     if (!isDeepStrictEqual(next.discovery, now.discovery)) {
       problems.push({ path: 'discovery', message: 'cannot change while running; restart the balancer to apply' });
@@ -288,45 +282,20 @@ export class ControlPlane implements DataPlaneReporter {
     next.backends.forEach((backend, index) => {
       const running = this.pool.get(backendId(backend));
       if (running && !running.removing && running.source !== 'dns' && running.url !== backend.url) {
-        problems.push({ path: `backends[${index}].url`, message: `backend "${running.id}" runs at ${running.url}; give the new URL another name (a backend's URL cannot change under the same id)` });
+        problems.push({ path: `${at}backends[${index}].url`, message: `backend "${running.id}" runs at ${running.url}; give the new URL another name (a backend's URL cannot change under the same id)` });
       }
-      if (running?.source === 'dns') problems.push({ path: `backends[${index}]`, message: `backend "${running.id}" was found by DNS discovery; name this one differently` });
+      if (running?.source === 'dns') problems.push({ path: `${at}backends[${index}]`, message: `backend "${running.id}" was found by DNS discovery; name this one differently` });
     });
     return problems;
-  }
-
-  recordReloadFailure(origin: string, problems: readonly Problem[]): void {
-    this.metrics.configReloads.inc({ result: 'failure' });
-    this.stats.event('reload', `configuration refused (${origin}): ${problems.map((p) => `${p.path || '(top level)'}: ${p.message}`).join('; ')}`);
-    log.warn(`configuration refused (${origin}); the running configuration stays in force`, { problems: problems.length });
-    for (const problem of problems) {
-      const where = problem.line ? ` (line ${problem.line}, column ${problem.column})` : '';
-      log.warn(`  - ${problem.path || '(top level)'}${where}: ${problem.message}`);
-    }
-  }
-
-  /** reloadFile reads the file again and applies it; a file that does not validate changes nothing. */
-  reloadFile(file: string, origin: string): string[] {
-    return this.reloadFrom(origin, () => loadConfigFile(file));
-  }
-
-  /** reloadFrom applies the configuration that read() returns; if read() finds problems, they are counted and nothing changes. */
-  reloadFrom(origin: string, read: () => Config): string[] {
-    let next: Config;
-    try {
-      next = read();
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      const problems = toProblems(error.problems);
-      this.recordReloadFailure(origin, problems);
-      throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
-    }
-    return this.reload(next, origin);
   }
 
   addBackend(body: unknown): BackendStatus {
     const config = checked(() => validateBackend(body), 'invalid backend; nothing changed');
     const id = backendId(config);
+    const scheme = new URL(config.url).protocol;
+    if ((scheme === 'tcp:') !== (this.current.mode === 'tcp')) {
+      throw new AdminError('ADMIN_ERR_INVALID', 'invalid backend; nothing changed', [{ path: 'url', message: `listener "${this.name}" is in ${this.current.mode} mode: its backends are ${this.current.mode}://host:port` }]);
+    }
     if (this.pool.get(id)) throw new AdminError('ADMIN_ERR_CONFLICT', `a backend with id "${id}" already exists`);
     return this.pool.add(config, 'api');
   }

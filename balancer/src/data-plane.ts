@@ -15,10 +15,10 @@ export class Route implements Candidate {
   readonly upstream: Upstream;
   entry: BackendEntry;
 
-  constructor(entry: BackendEntry, engine: Engine) {
+  constructor(entry: BackendEntry, source: UpstreamSource) {
     this.id = entry.id;
     this.entry = entry;
-    this.upstream = engine.upstream(entry.url);
+    this.upstream = source.upstream(entry.url);
   }
 
   get weight(): number {
@@ -30,6 +30,12 @@ export class Route implements Candidate {
     if (ramp === undefined || now >= ramp.until) return this.entry.weight;
     return this.entry.weight * Math.max(SLOW_START_FLOOR, (now - ramp.from) / (ramp.until - ramp.from));
   }
+}
+
+/** Where routes get their connections to a backend: an HTTP engine, or a tcp listener's connector. */
+export interface UpstreamSource {
+  upstream(url: string): Upstream;
+  close(): void;
 }
 
 /** What the request path reads for one request: derived from one snapshot, never changed after. */
@@ -56,7 +62,7 @@ export interface DataPlaneReporter {
  * active snapshot. apply() swaps the snapshot in one assignment; a request in progress keeps the
  * one it started with for its settings.
  */
-export class DataPlane {
+export class DataPlane<S extends UpstreamSource = Engine> {
   private readonly routes = new Map<string, Route>();
   /** routes that left the snapshot while requests to them were still in flight */
   private readonly leaving = new Map<string, Route>();
@@ -64,7 +70,7 @@ export class DataPlane {
   shuttingDown = false;
 
   constructor(
-    readonly engine: Engine,
+    readonly engine: S,
     private readonly reporter: DataPlaneReporter,
   ) {}
 

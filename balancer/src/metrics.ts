@@ -27,6 +27,16 @@ export function newRegistry(): Registry {
 }
 
 /**
+ * listenerRegistry: a registry for one listener's metrics. Their `listener` label is there when the
+ * file has `listeners:`; a file without keeps the exposition it always had.
+ */
+export function listenerRegistry(listener: string, labelled: boolean): Registry {
+  const registry = new Registry();
+  if (labelled) registry.setDefaultLabels({ listener });
+  return registry;
+}
+
+/**
  * TrafficMetrics are recorded where requests are served: in each worker, summed over the workers
  * on the primary's /metrics. Per-request updates go through cached label children.
  */
@@ -78,16 +88,13 @@ export class TrafficMetrics {
 
 /**
  * ControlMetrics belong to the primary, which makes the decisions they count: health checks,
- * state changes, ejections, reloads, workers. Its gauges are read at scrape time, so that none is
- * multiplied by the number of workers.
+ * state changes and ejections of one listener's backends (its registry labels them with the
+ * listener). Its gauges are read at scrape time, so that none is multiplied by the number of workers.
  */
 export class ControlMetrics {
   readonly healthChecks: Counter<'backend' | 'result'>;
   readonly stateChanges: Counter<'backend' | 'to'>;
   readonly ejections: Counter<'backend'>;
-  readonly configReloads: Counter<'result'>;
-  readonly workerRestarts: Counter;
-  readonly workers: Gauge;
   readonly info: Gauge<'algorithm' | 'engine' | 'version'>;
 
   constructor(
@@ -97,24 +104,64 @@ export class ControlMetrics {
     this.healthChecks = counter(registry, BALANCER_METRIC.healthChecks, 'Active health checks, by backend and result', ['backend', 'result']);
     this.stateChanges = counter(registry, BALANCER_METRIC.stateChanges, 'Backend state changes, by backend and the state entered', ['backend', 'to']);
     this.ejections = counter(registry, BALANCER_METRIC.ejections, 'Ejections by outlier detection (passive health), by backend', ['backend']);
-    this.configReloads = counter(registry, BALANCER_METRIC.configReloads, 'Configuration reloads, by result', ['result']);
-    this.workerRestarts = new Counter({ name: BALANCER_METRIC.workerRestarts, help: 'Traffic workers replaced after they died (not counting upgrades)', registers: [registry] });
-    this.workers = new Gauge({ name: BALANCER_METRIC.workers, help: 'Traffic workers serving now (not counting old ones draining after an upgrade)', registers: [registry] });
     this.info = new Gauge({
       name: BALANCER_METRIC.info,
-      help: 'Always 1; labels carry the algorithm in use, the engine and the balancer version',
+      help: 'Always 1 per listener; labels carry the algorithm in use, the engine and the balancer version',
       labelNames: ['algorithm', 'engine', 'version'] as const,
       registers: [registry],
     });
     backendGauge(registry, BALANCER_METRIC.backendUp, '1 while the backend passes its health checks, else 0', backends, (backend) => (backend.up ? 1 : 0));
-    backendGauge(registry, BALANCER_METRIC.activeRequests, 'Requests in flight to the backend, over all workers', backends, (backend) => backend.activeRequests);
-    this.configReloads.inc({ result: 'success' }, 0);
-    this.configReloads.inc({ result: 'failure' }, 0);
+    backendGauge(registry, BALANCER_METRIC.activeRequests, 'Requests (tcp: connections) in flight to the backend, over all workers', backends, (backend) => backend.activeRequests);
   }
 
   setInfo(info: { algorithm: string; engine: string; version: string }): void {
     this.info.reset();
     this.info.set(info, 1);
+  }
+}
+
+/** BalancerMetrics: the whole balancer's, on the primary: reloads and workers, and the primary's process metrics. */
+export class BalancerMetrics {
+  readonly registry = newRegistry();
+  readonly configReloads = counter(this.registry, BALANCER_METRIC.configReloads, 'Configuration reloads, by result', ['result']);
+  readonly workerRestarts = new Counter({ name: BALANCER_METRIC.workerRestarts, help: 'Traffic workers replaced after they died (not counting upgrades)', registers: [this.registry] });
+  readonly workers = new Gauge({ name: BALANCER_METRIC.workers, help: 'Traffic workers serving now (not counting old ones draining after an upgrade)', registers: [this.registry] });
+
+  constructor() {
+    this.configReloads.inc({ result: 'success' }, 0);
+    this.configReloads.inc({ result: 'failure' }, 0);
+  }
+}
+
+/** How a relayed TCP connection began: relayed to a backend, no backend could be connected, or none was available. */
+export type TcpResult = 'ok' | 'connect_failed' | 'no_backend';
+
+/** TcpMetrics are recorded where tcp listeners relay connections: in each worker, labelled with the listener by its registry. */
+export class TcpMetrics {
+  readonly connections: Counter<'backend' | 'result'>;
+  readonly bytes: Counter<'backend' | 'direction'>;
+  readonly duration: Histogram<'backend'>;
+
+  constructor(registry: Registry, open: () => Iterable<readonly [string, number]>) {
+    this.connections = counter(registry, BALANCER_METRIC.tcpConnections, 'Client connections of tcp listeners, by the backend that took them (none if no backend) and result', ['backend', 'result']);
+    this.bytes = counter(registry, BALANCER_METRIC.tcpBytes, 'Bytes relayed by tcp listeners: in from client to backend, out from backend to client', ['backend', 'direction']);
+    this.duration = new Histogram({
+      name: BALANCER_METRIC.tcpConnectionDuration,
+      help: 'How long relayed tcp connections lasted, in seconds',
+      labelNames: ['backend'] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
+      registers: [registry],
+    });
+    new Gauge({
+      name: BALANCER_METRIC.tcpActiveConnections,
+      help: 'Open relayed tcp connections, by backend (summed over the workers)',
+      labelNames: ['backend'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [backend, count] of open()) this.set({ backend }, count);
+      },
+    });
   }
 }
 

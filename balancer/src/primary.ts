@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfigFile, workerCount, type Config } from './config.js';
 import { createAdminApp } from './admin.js';
-import { ControlPlane } from './control-plane.js';
+import { Balancer } from './balancer.js';
 import { Supervisor } from './cluster/supervisor.js';
 import { AdminError } from './errors.js';
 import { watchConfigFile } from './watch.js';
@@ -77,13 +77,17 @@ export async function runPrimary(): Promise<void> {
   }
   const workers = workerCount(config);
   if (checkOnly) {
-    process.stdout.write(`configuration ${configFile} is valid: ${config.backends.length} backends, algorithm ${config.algorithm}, ${workers} worker${workers === 1 ? '' : 's'}\n`);
+    const listeners = config.listeners.map((listener) => `${listener.name} (${listener.mode}, ${listener.backends.length} backends, ${listener.algorithm})`);
+    process.stdout.write(`configuration ${configFile} is valid: ${config.listenersKey ? `listeners ${listeners.join(', ')}` : `${config.listeners[0]!.backends.length} backends, algorithm ${config.listeners[0]!.algorithm}`}, ${workers} worker${workers === 1 ? '' : 's'}\n`);
     return;
   }
 
-  const balancer = new ControlPlane(config);
+  const balancer = new Balancer(config);
   const supervisor = new Supervisor(balancer, workers);
-  balancer.connect((id) => supervisor.load.view(id), (snapshot) => supervisor.publish(snapshot));
+  for (const plane of balancer.listeners()) {
+    const load = supervisor.load(plane.name);
+    plane.connect((id) => load.view(id), (snapshot) => supervisor.publish(plane.name, snapshot));
+  }
   const reload = (origin: string): void => {
     try {
       balancer.reloadFile(configFile, origin);
@@ -104,7 +108,7 @@ export async function runPrimary(): Promise<void> {
   const adminServer = createServer(createAdminApp(balancer, configFile, supervisor));
   const shutdown = async (signal: string): Promise<void> => {
     stopWatching();
-    const grace = balancer.config.timeouts.shutdown;
+    const grace = Math.max(...balancer.listeners().map((plane) => plane.config.timeouts.shutdown));
     log.info(`${signal}: shutting down`, { inFlight: supervisor.inFlight(), workers: supervisor.views().length, graceMs: grace });
     adminServer.close();
     adminServer.closeIdleConnections();
@@ -115,12 +119,28 @@ export async function runPrimary(): Promise<void> {
   };
   onShutdown(shutdown);
 
-  const port = await trafficPort(config.listen.host, config.listen.port);
-  await supervisor.start(port);
+  const ports = new Map<string, number>();
+  for (const plane of balancer.listeners()) {
+    plane.boundPort = await trafficPort(plane.config.listen.host, plane.config.listen.port);
+    ports.set(plane.name, plane.boundPort);
+  }
+  await supervisor.start(ports);
   const adminUrl = await listen(adminServer, config.admin.host, config.admin.port);
-  balancer.setBoundPorts(port, Number(new URL(adminUrl).port));
-  const healthy = balancer.pool.all().filter((backend) => backend.state === 'healthy').length;
-  const proxyUrl = `http://${hostPort(config.listen.host, port)}`;
-  readyLine('balancer', { proxy: proxyUrl, admin: adminUrl, algorithm: config.algorithm, backends: balancer.pool.all().length, healthy, engine: config.engine, workers, pid: process.pid });
+  balancer.boundAdminPort = Number(new URL(adminUrl).port);
+  const members = balancer.listeners().flatMap((plane) => plane.pool.all());
+  const healthy = members.filter((backend) => backend.state === 'healthy').length;
+  const urls = balancer.listeners().map((plane) => `${plane.config.mode}://${hostPort(plane.config.listen.host, plane.boundPort)}`);
+  const first = balancer.first.config;
+  readyLine('balancer', {
+    proxy: urls[0]!,
+    ...(urls.length > 1 ? { listeners: balancer.listeners().map((plane, i) => `${plane.name}=${urls[i]}`).join(',') } : {}),
+    admin: adminUrl,
+    algorithm: first.algorithm,
+    backends: members.length,
+    healthy,
+    engine: first.engine,
+    workers,
+    pid: process.pid,
+  });
 }
 

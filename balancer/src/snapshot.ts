@@ -13,7 +13,9 @@ export interface Snapshot {
   /** the lower-case header whose value hash algorithms hash; undefined: the client address */
   readonly hashHeader: string | undefined;
   readonly engine: EngineName;
-  readonly timeouts: Readonly<{ connect: number; perTry: number; request: number }>;
+  readonly timeouts: Readonly<{ connect: number; perTry: number; request: number; idle: number; drain: number }>;
+  /** tcp listeners: the PROXY protocol header sent on every backend connection */
+  readonly proxyProtocol: 'off' | 'v1' | 'v2';
   /** further tries, each on a different backend */
   readonly retryAttempts: number;
   /** every member, available or not */
@@ -32,6 +34,8 @@ export interface BackendEntry {
   readonly available: boolean;
   /** removing: leaves once its requests in flight have finished; the data plane says when */
   readonly removing: boolean;
+  /** draining: takes no new requests or connections; a tcp listener closes its open connections after timeouts.drain */
+  readonly draining: boolean;
   /** slow start ramp in ms since the epoch, when one is in progress */
   readonly slowStart: Readonly<{ from: number; until: number }> | undefined;
 }

@@ -12,6 +12,10 @@ export const BALANCER_METRIC = {
   info: 'lb_info',
   workers: 'lb_workers',
   workerRestarts: 'lb_worker_restarts_total',
+  tcpConnections: 'lb_tcp_connections_total',
+  tcpActiveConnections: 'lb_tcp_active_connections',
+  tcpBytes: 'lb_tcp_bytes_total',
+  tcpConnectionDuration: 'lb_tcp_connection_duration_seconds',
 } as const;
 
 /** Metric names of the backend, on its control port's /metrics; every series also carries `backend="<BACKEND_ID>"`. */
@@ -26,6 +30,8 @@ export const BACKEND_METRIC = {
   chaosErrorStatus: 'backend_chaos_error_status',
   chaosHealthFailing: 'backend_chaos_health_failing',
   chaosHang: 'backend_chaos_hang',
+  tcpConnections: 'backend_tcp_connections_total',
+  tcpActiveConnections: 'backend_tcp_active_connections',
 } as const;
 
 /** Metric names of the loadgen's continuous mode: what the clients saw. */
@@ -36,4 +42,6 @@ export const LOADGEN_METRIC = {
   backendResponses: 'loadgen_backend_responses_total',
   targetRate: 'loadgen_target_rate',
   inFlight: 'loadgen_in_flight_requests',
+  tcpConnections: 'loadgen_tcp_connections_total',
+  tcpDuration: 'loadgen_tcp_connection_duration_seconds',
 } as const;

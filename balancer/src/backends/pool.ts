@@ -214,6 +214,7 @@ export class Pool implements StatusSetter, EjectionSetter {
       weight: member.weight,
       available: panic ? !member.draining && member.weight > 0 : member.available,
       removing: member.removing,
+      draining: member.draining,
       slowStart: member.slowStart && member.slowStart.until > now ? member.slowStart : undefined,
     }));
   }

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { Config } from '../config.js';
+import type { ListenerConfig } from '../config.js';
 import type { FailureKind } from '../pipeline/error-mapping.js';
 import type { Snapshot } from '../snapshot.js';
 
@@ -11,9 +11,18 @@ import type { Snapshot } from '../snapshot.js';
 
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
+/** What a worker needs to serve one listener: its configuration, the port to listen on (port 0 resolved) and its snapshot now. */
+export interface ListenerStart {
+  config: ListenerConfig;
+  /** its metrics carry the listener label (the file has `listeners:`) */
+  labelled: boolean;
+  port: number;
+  snapshot: Snapshot;
+}
+
 export type ToWorker =
-  | { type: 'start'; config: Config; snapshot: Snapshot; port: number }
-  | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'start'; listeners: ListenerStart[]; graceMs: number }
+  | { type: 'snapshot'; listener: string; snapshot: Snapshot }
   /** upgrade: idle connections stay open until their next request, answered with `Connection: close`; stop: idle ones close at once */
   | { type: 'drain'; mode: DrainMode; graceMs: number }
   | { type: 'metrics'; id: number }
@@ -23,6 +32,8 @@ export type ToWorker =
 export type DrainMode = 'upgrade' | 'stop';
 
 export type FromWorker =
+  /** it is ready for its start message */
+  | { type: 'waiting' }
   | { type: 'ready' }
   /**
    * it has stopped accepting. node:cluster's own message that takes it out of the round-robin went
@@ -31,7 +42,7 @@ export type FromWorker =
    * handed to it is left in the pipe of a process that is gone.
    */
   | { type: 'closing' }
-  | WorkerReport
+  | (WorkerReport & { listener: string })
   /** an answer to the primary's request of that id, or id 0: sent unasked */
   | { type: 'metrics'; id: number; metrics: MetricsJson }
   /** the last message of a worker that drained: its final counters, and requests cut off at the grace limit */
@@ -60,6 +71,6 @@ export interface WorkerReport {
   backends: Record<string, BackendReport>;
   /** backends this worker no longer routes to */
   gone?: string[];
-  /** the whole worker: requests in flight and served, connections open and accepted */
+  /** the worker's listener: requests (tcp: connections) in flight and served, connections open and accepted */
   worker: { active: number; total: number; connections: number; accepted: number };
 }

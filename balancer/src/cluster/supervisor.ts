@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
+import type { Balancer } from '../balancer.js';
 import type { ControlPlane } from '../control-plane.js';
 import { AdminError } from '../errors.js';
 import type { Snapshot } from '../snapshot.js';
@@ -28,7 +29,8 @@ type Purpose = 'initial' | 'upgrade' | 'replacement';
 class WorkerProcess {
   readonly startedAt = new Date();
   state: WorkerState = 'starting';
-  counts: WorkerReport['worker'] = { active: 0, total: 0, connections: 0, accepted: 0 };
+  /** by listener, as of the worker's last report for it */
+  readonly countsBy = new Map<string, WorkerReport['worker']>();
   /** the last metrics it sent; used when it does not answer a scrape in time, and kept when it dies */
   lastMetrics: MetricsJson = [];
   /** its counters are in the retired sums (it sent its final metrics, or it exited): scrapes leave it out */
@@ -54,6 +56,18 @@ class WorkerProcess {
     return this.worker.process.pid ?? 0;
   }
 
+  /** counts: over all its listeners */
+  get counts(): WorkerReport['worker'] {
+    const sum = { active: 0, total: 0, connections: 0, accepted: 0 };
+    for (const counts of this.countsBy.values()) {
+      sum.active += counts.active;
+      sum.total += counts.total;
+      sum.connections += counts.connections;
+      sum.accepted += counts.accepted;
+    }
+    return sum;
+  }
+
   send(message: ToWorker): void {
     if (this.worker.isConnected()) this.worker.send(message);
   }
@@ -67,9 +81,10 @@ class WorkerProcess {
  * the old ones drain.
  */
 export class Supervisor {
-  readonly load = new ClusterLoad();
+  /** the load on each listener's backends, summed over the workers */
+  private readonly loads = new Map<string, ClusterLoad>();
   private readonly workers = new Map<number, WorkerProcess>();
-  private snapshot: Snapshot | undefined;
+  private readonly snapshots = new Map<string, Snapshot>();
   /**
    * Counters and histograms of workers that have gone, so that the sums never go back. Changed
    * only synchronously, so that a scrape reads it and the live workers' answers as of one moment.
@@ -80,27 +95,36 @@ export class Supervisor {
   private stopping = false;
   private started = false;
   private metricsRequest = 0;
-  private port = 0;
+  private ports = new Map<string, number>();
 
   constructor(
-    private readonly control: ControlPlane,
+    private readonly balancer: Balancer,
     private readonly count: number,
   ) {
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    control.pool.onEvent((event) => {
-      if (event.type === 'removed') this.load.forget(event.backend.id);
-    });
+    for (const plane of balancer.listeners()) {
+      const load = new ClusterLoad();
+      this.loads.set(plane.name, load);
+      plane.pool.onEvent((event) => {
+        if (event.type === 'removed') load.forget(event.backend.id);
+      });
+    }
   }
 
-  /** publish sends a snapshot to every worker (and to the ones that start later). */
-  publish(snapshot: Snapshot): void {
-    this.snapshot = snapshot;
-    for (const proc of this.workers.values()) if (proc.sentStart) proc.send({ type: 'snapshot', snapshot });
+  /** load: the load on one listener's backends, summed over the workers. */
+  load(listener: string): ClusterLoad {
+    return this.loads.get(listener)!;
   }
 
-  /** start forks the workers on this port and resolves once every one of them listens. */
-  async start(port: number): Promise<void> {
-    this.port = port;
+  /** publish sends a listener's snapshot to every worker (and to the ones that start later). */
+  publish(listener: string, snapshot: Snapshot): void {
+    this.snapshots.set(listener, snapshot);
+    for (const proc of this.workers.values()) if (proc.sentStart) proc.send({ type: 'snapshot', listener, snapshot });
+  }
+
+  /** start forks the workers on these ports (by listener) and resolves once every one of them listens. */
+  async start(ports: Map<string, number>): Promise<void> {
+    this.ports = ports;
     const procs = Array.from({ length: this.count }, () => this.fork('initial'));
     await Promise.all(procs.map((proc) => proc.ready));
     this.started = true;
@@ -139,13 +163,13 @@ export class Supervisor {
       } catch (error) {
         // Those that did start leave as drained workers do, not as deaths to be replaced.
         for (const proc of fresh) this.drain(proc, 'stop', 0);
-        this.control.stats.event('workers', `upgrade (${origin}) failed: ${(error as Error).message}; the running workers keep serving`);
+        this.balancer.event('workers', `upgrade (${origin}) failed: ${(error as Error).message}; the running workers keep serving`);
         throw new AdminError('ADMIN_ERR_UPGRADE_FAILED', `the new workers did not start (${(error as Error).message}); the running ones keep serving`);
       }
       for (const proc of old) this.drain(proc, 'upgrade');
       this.updateGauge();
       const pids = (procs: WorkerProcess[]): string => procs.map((proc) => proc.pid).join(', ');
-      this.control.stats.event('workers', `upgrade (${origin}): workers ${pids(fresh)} serve; ${pids(old)} drain`);
+      this.balancer.event('workers', `upgrade (${origin}): workers ${pids(fresh)} serve; ${pids(old)} drain`);
       log.info(`${origin}: fresh workers serve; the old ones drain`, { fresh: fresh.map((proc) => proc.pid).join(','), draining: old.map((proc) => proc.pid).join(',') });
       return this.views();
     } finally {
@@ -164,7 +188,7 @@ export class Supervisor {
   /** metricsText: the primary's own metrics and the workers', summed (counters, histograms) or combined as each metric says. */
   async metricsText(): Promise<string> {
     const live = [...this.workers.values()].filter((proc) => !proc.retired && proc.sentStart);
-    const own = await this.control.metrics.registry.getMetricsAsJSON();
+    const own = (await Promise.all([this.balancer.metrics.registry, ...this.balancer.listeners().map((plane) => plane.metrics.registry)].map((registry) => registry.getMetricsAsJSON()))).flat();
     const answers = await Promise.all(live.map(async (proc) => ({ proc, metrics: await this.askMetrics(proc) })));
     // A worker that retired while the scrape waited is in retiredParts now: counted there, not twice.
     const current = answers.filter(({ proc }) => !proc.retired).map(({ metrics }) => metrics);
@@ -179,7 +203,7 @@ export class Supervisor {
   }
 
   get contentType(): string {
-    return this.control.metrics.registry.contentType;
+    return this.balancer.metrics.registry.contentType;
   }
 
   private fork(purpose: Purpose): WorkerProcess {
@@ -190,10 +214,6 @@ export class Supervisor {
       () => clearTimeout(timer),
       () => clearTimeout(timer),
     );
-    proc.worker.on('online', () => {
-      proc.send({ type: 'start', config: this.control.config, snapshot: this.snapshot!, port: this.port });
-      proc.sentStart = true;
-    });
     proc.worker.on('message', (message: FromWorker) => this.onMessage(proc, message));
     proc.worker.on('exit', (code, signal) => this.onExit(proc, code, signal));
     return proc;
@@ -201,6 +221,13 @@ export class Supervisor {
 
   private onMessage(proc: WorkerProcess, message: FromWorker): void {
     switch (message.type) {
+      case 'waiting': {
+        const labelled = this.balancer.config.listenersKey;
+        const listeners = this.balancer.listeners().map((plane) => ({ config: plane.config, labelled, port: this.ports.get(plane.name)!, snapshot: this.snapshots.get(plane.name)! }));
+        proc.send({ type: 'start', listeners, graceMs: this.graceMs() });
+        proc.sentStart = true;
+        break;
+      }
       case 'report':
         this.applyReport(proc, message);
         break;
@@ -226,19 +253,26 @@ export class Supervisor {
   }
 
   /** applyReport passes a worker's batch on: tries to passive health and outlier detection, requests to the statistics, load to ClusterLoad. */
-  private applyReport(proc: WorkerProcess, report: WorkerReport): void {
-    proc.counts = report.worker;
-    this.load.update(proc.worker.id, report);
-    const { control } = this;
+  private applyReport(proc: WorkerProcess, report: WorkerReport & { listener: string }): void {
+    proc.countsBy.set(report.listener, report.worker);
+    const load = this.loads.get(report.listener);
+    if (!load) return;
+    load.update(proc.worker.id, report);
+    const control = this.balancer.listener(report.listener);
     for (const [id, backend] of Object.entries(report.backends)) {
       if (backend.tries) replayTries(control, id, backend.tries);
       const requests = backend.requests;
       if (requests) for (let i = 0; i < requests.length; i += 2) control.stats.record(id, requests[i]!, requests[i + 1]! / 1000);
-      if (backend.drained && (this.load.view(id)?.activeRequests ?? 0) === 0) control.drained(id);
+      if (backend.drained && (load.view(id)?.activeRequests ?? 0) === 0) control.drained(id);
     }
   }
 
-  private drain(proc: WorkerProcess, mode: DrainMode, graceMs = this.control.config.timeouts.shutdown): void {
+  /** graceMs: how long stopping may wait for requests in flight: the longest timeouts.shutdown of the listeners. */
+  private graceMs(): number {
+    return Math.max(...this.balancer.listeners().map((plane) => plane.config.timeouts.shutdown));
+  }
+
+  private drain(proc: WorkerProcess, mode: DrainMode, graceMs = this.graceMs()): void {
     if (proc.state === 'draining') return;
     proc.state = 'draining';
     // One that has not been given its start yet has nothing to drain.
@@ -254,7 +288,7 @@ export class Supervisor {
 
   private onExit(proc: WorkerProcess, code: number | null, signal: string | null): void {
     this.workers.delete(proc.worker.id);
-    this.load.workerGone(proc.worker.id);
+    for (const load of this.loads.values()) load.workerGone(proc.worker.id);
     for (const resolve of proc.pendingMetrics.values()) resolve(proc.lastMetrics);
     this.retire(proc);
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -266,9 +300,9 @@ export class Supervisor {
       return;
     }
     if (this.stopping || !this.started || proc.purpose === 'upgrade' && !wasReady) return;
-    this.control.metrics.workerRestarts.inc();
+    this.balancer.metrics.workerRestarts.inc();
     log.warn(`worker ${proc.pid} died (${how}) with ${proc.counts.active} requests in flight; starting another`, { inFlight: proc.counts.active });
-    this.control.stats.event('workers', `worker ${proc.pid} died (${how}) with ${proc.counts.active} requests in flight; replaced`);
+    this.balancer.event('workers', `worker ${proc.pid} died (${how}) with ${proc.counts.active} requests in flight; replaced`);
     const replace = (): void => {
       if (this.stopping) return;
       const next = this.fork('replacement');
@@ -319,7 +353,7 @@ export class Supervisor {
   private updateGauge(): void {
     let serving = 0;
     for (const proc of this.workers.values()) if (proc.state === 'serving') serving++;
-    this.control.metrics.workers.set(serving);
+    this.balancer.metrics.workers.set(serving);
   }
 }
 

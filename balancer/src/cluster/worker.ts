@@ -1,16 +1,11 @@
-import { createServer, type Server } from 'node:http';
-import { Server as NetServer } from 'node:net';
+import { Server as NetServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { DataPlane } from '../data-plane.js';
-import { createEngine } from '../engines/index.js';
-import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
-import { TrafficMetrics, newRegistry } from '../metrics.js';
-import { Accounting } from '../pipeline/accounting.js';
-import { createRequestHandler } from '../pipeline/exchange.js';
-import { createUpgradeHandler } from '../pipeline/upgrade.js';
+import { newRegistry } from '../metrics.js';
+import { serveHttp } from '../listeners/http.js';
+import { serveTcp } from '../listeners/tcp.js';
+import type { ServedListener } from '../listeners/served.js';
 import { log } from '@lab/common/log';
-import { ReportBatcher } from './report.js';
-import type { DrainMode, FromWorker, ToWorker } from './messages.js';
+import type { DrainMode, FromWorker, ListenerStart, MetricsJson, ToWorker, WorkerReport } from './messages.js';
 import { schedulingFromEnv } from './scheduling.js';
 
 /** How often a worker sends its metrics without being asked. */
@@ -29,11 +24,19 @@ function firstStart(): Promise<Extract<ToWorker, { type: 'start' }>> {
       resolve(message);
     };
     process.on('message', onMessage);
+    // Asked for only now: a message that arrives before a 'message' listener exists is lost.
+    send({ type: 'waiting' });
   });
 }
 
+function serve(start: ListenerStart): Promise<ServedListener> {
+  const listener = start.config.name;
+  const report = (batch: WorkerReport): void => send({ ...batch, listener });
+  return start.config.mode === 'tcp' ? serveTcp(start, report) : serveHttp(start, report);
+}
+
 /**
- * runWorker is a traffic process: it serves the listener from the snapshots the primary sends,
+ * runWorker is a traffic process: it serves every listener from the snapshots the primary sends,
  * reports every finished try and request back in batches, and drains when told to (an upgrade,
  * or the balancer stopping). The primary decides everything else.
  */
@@ -41,70 +44,59 @@ export async function runWorker(): Promise<void> {
   // A Ctrl-C reaches the whole process group; the primary drains the workers in order.
   for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => undefined);
   const start = await firstStart();
-  const { config } = start;
-  let open = 0;
-  let accepted = 0;
-  const reports = new ReportBatcher(
-    (report) => send(report),
-    () => dataPlane.loads(),
-    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
-  );
-  const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), reports);
-  dataPlane.apply(start.snapshot);
-  const registry = newRegistry();
-  const accounting = new Accounting(new TrafficMetrics(registry), reports);
-
-  const server = createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, createRequestHandler(dataPlane, accounting));
-  server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  server.on('connection', (socket) => {
-    open++;
-    accepted++;
-    socket.once('close', () => open--);
-  });
+  const served = await Promise.all(start.listeners.map(serve));
+  const byName = new Map(served.map((listener) => [listener.name, listener]));
+  const processMetrics = newRegistry();
+  const metricsJson = async (): Promise<MetricsJson> =>
+    (await Promise.all([processMetrics, ...served.map((listener) => listener.registry)].map((registry) => registry.getMetricsAsJSON()))).flat();
+  const openConnections = (): number => served.reduce((sum, listener) => sum + listener.openConnections(), 0);
 
   let draining = false;
   const drain = async (mode: DrainMode, graceMs: number): Promise<void> => {
     if (draining) return;
     draining = true;
-    dataPlane.shuttingDown = true;
+    for (const listener of served) listener.startDraining();
     const deadline = Date.now() + graceMs;
-    await stopAccepting(server);
+    await stopAccepting(served.map((listener) => listener.server));
     // An upgrade keeps idle keep-alive connections until their next request, which is answered with
     // `Connection: close` (HAProxy's idle-close-on-response): closing them now races a client that is
     // sending on one. Stopping the balancer closes them at once.
-    while (open > 0 && Date.now() < deadline) {
-      if (mode === 'stop') server.closeIdleConnections();
+    while (openConnections() > 0 && Date.now() < deadline) {
+      if (mode === 'stop') for (const listener of served) listener.closeIdle();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    const abandoned = dataPlane.inFlight();
-    server.closeAllConnections();
-    reports.stop();
+    const abandoned = served.reduce((sum, listener) => sum + listener.inFlight(), 0);
+    for (const listener of served) {
+      listener.closeAll();
+      listener.reports.stop();
+      listener.close();
+    }
     clearInterval(pushMetrics);
-    dataPlane.close();
-    const metrics = await registry.getMetricsAsJSON();
+    const metrics = await metricsJson();
     send({ type: 'final', metrics, abandoned }, () => process.exit(0));
   };
 
   process.on('message', (message: ToWorker) => {
-    if (message.type === 'snapshot') dataPlane.apply(message.snapshot);
+    if (message.type === 'snapshot') byName.get(message.listener)?.apply(message.snapshot);
     else if (message.type === 'drain') void drain(message.mode, message.graceMs);
-    else if (message.type === 'metrics') void registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
+    else if (message.type === 'metrics') void metricsJson().then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
   });
   // Pushed every second as well as on request, so that a worker that dies loses at most a second of counts.
-  const pushMetrics = setInterval(() => void registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', id: 0, metrics })), METRICS_PUSH_MS);
+  const pushMetrics = setInterval(() => void metricsJson().then((metrics) => send({ type: 'metrics', id: 0, metrics })), METRICS_PUSH_MS);
   pushMetrics.unref();
   // SIGTERM sent to a worker itself: it drains and exits, and the primary starts another in its place.
-  process.on('SIGTERM', () => void drain('stop', config.timeouts.shutdown));
+  process.on('SIGTERM', () => void drain('stop', start.graceMs));
 
-  server.listen({ host: config.listen.host, port: start.port, reusePort: schedulingFromEnv() === 'reuseport' });
-  try {
-    await once(server, 'listening');
-  } catch (error) {
-    log.error(`worker ${process.pid}: cannot listen on ${config.listen.host}:${start.port}`, { error: (error as Error).message });
-    process.exit(1);
+  const reusePort = schedulingFromEnv() === 'reuseport';
+  for (const [index, listener] of served.entries()) {
+    const { config, port } = start.listeners[index]!;
+    listener.server.listen({ host: config.listen.host, port, reusePort });
+    try {
+      await once(listener.server, 'listening');
+    } catch (error) {
+      log.error(`worker ${process.pid}: listener ${config.name} cannot listen on ${config.listen.host}:${port}`, { error: (error as Error).message });
+      process.exit(1);
+    }
   }
   send({ type: 'ready' });
 }
@@ -118,8 +110,8 @@ const CLOSED_TIMEOUT_MS = 2_000;
  * would also close every idle keep-alive connection (Node ≥ 19); net.Server#close leaves them,
  * and in a cluster worker it takes this worker out of the primary's round-robin.
  */
-function stopAccepting(server: Server): Promise<void> {
-  NetServer.prototype.close.call(server);
+function stopAccepting(servers: readonly Server[]): Promise<void> {
+  for (const server of servers) NetServer.prototype.close.call(server);
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { tcpCheck } from '../tcp/check.js';
 
 /** A backend to check: its id and base URL. */
 export interface CheckTarget {
@@ -7,6 +8,10 @@ export interface CheckTarget {
 }
 
 export interface ActiveCheckSettings {
+  /** http: GET path, 2xx and 3xx pass; tcp: a connect that succeeds passes */
+  type: 'http' | 'tcp';
+  /** the port to check, when not the backend's own */
+  port?: number | undefined;
   path: string;
   /** interval between the end of one check and the start of the next, jittered by ±10% */
   interval: number;
@@ -16,8 +21,9 @@ export interface ActiveCheckSettings {
 const JITTER = 0.1;
 
 /**
- * ActiveHealthChecker sends GET <path> to each backend on its own timer, on a fresh connection
- * each time, and reports each result: 2xx and 3xx pass, anything else fails.
+ * ActiveHealthChecker checks each backend on its own timer, on a fresh connection each time, and
+ * reports each result: for http checks, GET <path> answered 2xx or 3xx passes; for tcp checks, a
+ * connect that succeeds within the timeout.
  */
 export class ActiveHealthChecker {
   /** Backends being checked, by id, with the promise of their first result. */
@@ -76,6 +82,8 @@ export class ActiveHealthChecker {
 
   /** check performs one health check and never rejects. */
   check(target: URL): Promise<{ passed: boolean; detail: string }> {
+    const port = this.settings.port ?? Number(target.port || 80);
+    if (this.settings.type === 'tcp') return tcpCheck(target.hostname, port, this.settings.timeout);
     return new Promise((resolve) => {
       let settled = false;
       const settle = (passed: boolean, detail: string): void => {
@@ -86,7 +94,7 @@ export class ActiveHealthChecker {
       };
       const req = request({
         host: target.hostname,
-        port: target.port || 80,
+        port,
         path: this.settings.path,
         method: 'GET',
         agent: false,

@@ -1,0 +1,52 @@
+import { createServer } from 'node:http';
+import { DataPlane } from '../data-plane.js';
+import { createEngine } from '../engines/index.js';
+import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
+import { listenerRegistry, TrafficMetrics } from '../metrics.js';
+import { Accounting } from '../pipeline/accounting.js';
+import { createRequestHandler } from '../pipeline/exchange.js';
+import { createUpgradeHandler } from '../pipeline/upgrade.js';
+import { ReportBatcher } from '../cluster/report.js';
+import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
+import type { ServedListener } from './served.js';
+
+/** serveHttp makes an http listener's server (not yet listening): the request pipeline over its data plane. */
+export async function serveHttp(start: ListenerStart, send: (report: WorkerReport) => void): Promise<ServedListener> {
+  const { config } = start;
+  let open = 0;
+  let accepted = 0;
+  const reports: ReportBatcher = new ReportBatcher(
+    send,
+    () => dataPlane.loads(),
+    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
+  );
+  const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), reports);
+  dataPlane.apply(start.snapshot);
+  const registry = listenerRegistry(config.name, start.labelled);
+  const accounting = new Accounting(new TrafficMetrics(registry), reports);
+
+  const server = createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, createRequestHandler(dataPlane, accounting));
+  server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  server.on('connection', (socket) => {
+    open++;
+    accepted++;
+    socket.once('close', () => open--);
+  });
+  return {
+    name: config.name,
+    server,
+    registry,
+    reports,
+    apply: (snapshot) => dataPlane.apply(snapshot),
+    startDraining: () => void (dataPlane.shuttingDown = true),
+    openConnections: () => open,
+    inFlight: () => dataPlane.inFlight(),
+    loads: () => dataPlane.loads(),
+    closeIdle: () => server.closeIdleConnections(),
+    closeAll: () => server.closeAllConnections(),
+    close: () => dataPlane.close(),
+  };
+}
