@@ -23,6 +23,8 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 export interface ListenerView {
   name: string;
   mode: string;
+  /** it terminates TLS */
+  tls: boolean;
   /** host:port it listens on (the port it got, when the configuration says 0) */
   address: string;
   algorithm: string;
@@ -35,6 +37,7 @@ function listenerView(plane: ControlPlane): ListenerView {
   return {
     name: plane.name,
     mode: plane.config.mode,
+    tls: plane.config.tls !== undefined,
     address: hostPort(plane.config.listen.host, plane.boundPort),
     algorithm: plane.config.algorithm,
     backends: members.length,
@@ -140,12 +143,18 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
 
   app.use(
     createStatusRouter({
-      backends: () => balancer.first.backendViews(),
-      algorithm: () => balancer.first.config.algorithm,
-      engine: () => balancer.first.config.engine,
+      listeners: () =>
+        balancer.listeners().map((plane) => ({
+          name: plane.name,
+          mode: plane.config.mode,
+          address: hostPort(plane.config.listen.host, plane.boundPort),
+          algorithm: plane.config.algorithm,
+          engine: plane.config.engine,
+          backends: plane.backendViews(),
+          stats: plane.stats,
+        })),
       workers: () => workers.views(),
       algorithms: algorithmNames,
-      stats: balancer.first.stats,
       get tokenRequired() {
         return balancer.config.admin.token !== undefined;
       },

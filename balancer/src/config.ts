@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { load as parseYaml, YAMLException } from 'js-yaml';
 import { z } from 'zod';
@@ -11,7 +12,7 @@ const port = z.number({ error: 'must be a port number' }).int('must be a whole n
 const host = z.string().min(1, 'must not be empty');
 
 /** The backend URL schemes each listener mode takes. */
-const SCHEMES = { http: ['http:'], tcp: ['tcp:'] } as const;
+const SCHEMES = { http: ['http:', 'https:'], tcp: ['tcp:'] } as const;
 const ALL_SCHEMES: readonly string[] = [...SCHEMES.http, ...SCHEMES.tcp];
 
 const backendUrl = z.string().transform((value, ctx) => {
@@ -122,6 +123,14 @@ const listenerKeys = {
     /** drain (tcp mode): how long a draining or removed backend's open connections may last (default 30s). */
     drain: duration.optional(),
   }).prefault({}),
+  /** tls: terminate TLS on this listener (https, or TLS over tcp): PEM files, read again on every reload. */
+  tls: z.strictObject({ cert: z.string().min(1, 'a PEM file path'), key: z.string().min(1, 'a PEM file path') }).optional(),
+  /** upstreamTls: how https:// backends are verified: the CA (PEM file; default: Node's CA store), the name, or not at all. */
+  upstreamTls: z.strictObject({
+    ca: z.string().min(1, 'a PEM file path').optional(),
+    servername: z.string().min(1).optional(),
+    verify: z.boolean('verify must be true or false').default(true),
+  }).optional(),
   /** proxyProtocol (tcp mode): send HAProxy's PROXY protocol header, v1 (text) or v2 (binary), on every backend connection. */
   proxyProtocol: z.enum(proxyProtocols, { error: (issue) => `unknown proxyProtocol ${JSON.stringify(issue.input)}; accepted: ${proxyProtocols.join(', ')}` }).optional(),
 };
@@ -341,6 +350,8 @@ function resolveListener(listener: ParsedListener, discovery: ParsedConfig['disc
     retries: listener.retries,
     timeouts: { ...listener.timeouts, idle: listener.timeouts.idle ?? 600_000, drain: listener.timeouts.drain ?? 30_000 },
     proxyProtocol: listener.proxyProtocol ?? 'off',
+    tls: listener.tls,
+    upstreamTls: listener.upstreamTls,
     discovery,
   };
 }
@@ -370,8 +381,34 @@ function checkListener(listener: ListenerConfig, at: readonly PropertyKey[], loc
   if (listener.mode === 'tcp' && listener.hash.key !== 'client-address') {
     problems.push(located([...at, 'hash', 'key'], 'a tcp listener can only hash the client address (there are no headers at L4)'));
   }
+  if (listener.tls) checkTlsFiles(listener.tls, at, located, problems);
+  if (listener.upstreamTls?.ca !== undefined) {
+    const problem = unreadable(listener.upstreamTls.ca);
+    if (problem) problems.push(located([...at, 'upstreamTls', 'ca'], problem));
+  }
   if (listener.mode === 'http' && listener.proxyProtocol !== 'off') {
     problems.push(located([...at, 'proxyProtocol'], 'the PROXY protocol is sent by tcp listeners only; http listeners send X-Forwarded-For'));
+  }
+}
+
+function unreadable(file: string): string | undefined {
+  try {
+    readFileSync(file);
+    return undefined;
+  } catch (error) {
+    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+  }
+}
+
+/** checkTlsFiles: both files readable, and a certificate and key that OpenSSL takes as a pair. */
+function checkTlsFiles(tls: { cert: string; key: string }, at: readonly PropertyKey[], located: Locate, problems: ConfigProblem[]): void {
+  const missing = (['cert', 'key'] as const).map((key) => [key, unreadable(tls[key])] as const).filter(([, problem]) => problem !== undefined);
+  for (const [key, problem] of missing) problems.push(located([...at, 'tls', key], problem!));
+  if (missing.length > 0) return;
+  try {
+    createSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+  } catch (error) {
+    problems.push(located([...at, 'tls'], `${tls.cert} and ${tls.key} are not a certificate and its key: ${(error as Error).message}`));
   }
 }
 

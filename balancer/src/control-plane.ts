@@ -7,13 +7,14 @@ import { OutlierDetector } from './backends/outlier.js';
 import type { LoadView } from './backends/view.js';
 import { ControlMetrics, listenerRegistry } from './metrics.js';
 import type { Registry } from 'prom-client';
-import { ActiveHealthChecker } from './health/active.js';
+import { ActiveHealthChecker, type ActiveCheckSettings } from './health/active.js';
 import { AdminError, type Problem } from './errors.js';
 import { DnsDiscovery } from './discovery/dns.js';
 import { TrafficStats } from './stats.js';
 import type { DataPlaneReporter } from './data-plane.js';
 import type { FailureKind } from './pipeline/error-mapping.js';
 import type { Snapshot } from './snapshot.js';
+import { readTlsMaterial, type TlsMaterial } from './tls-material.js';
 import { log } from '@lab/common/log';
 import { hostPort } from '@lab/common/host-port';
 
@@ -56,6 +57,7 @@ export class ControlPlane implements DataPlaneReporter {
   private readonly outlier: OutlierDetector;
   private readonly health: ActiveHealthChecker;
   private current: ListenerConfig;
+  private tls: TlsMaterial;
   private discovery: DnsDiscovery | undefined;
   private load: LoadSource = () => undefined;
   private subscriber: ((snapshot: Snapshot) => void) | undefined;
@@ -68,6 +70,7 @@ export class ControlPlane implements DataPlaneReporter {
   constructor(given: ListenerConfig | Config, registry: Registry = listenerRegistry(DEFAULT_LISTENER, false)) {
     const config = 'listeners' in given ? given.listeners[0]! : given;
     this.current = config;
+    this.tls = readTlsMaterial(config);
     this.pool = new Pool(poolSettings(config));
     this.riseFall = new RiseFall(this.pool, config.healthCheck);
     this.outlier = new OutlierDetector(this.pool, config.outlierDetection, (id, forMs, why) => {
@@ -76,7 +79,7 @@ export class ControlPlane implements DataPlaneReporter {
     });
     this.metrics = new ControlMetrics(registry, () => this.backendGauges());
     this.setInfo();
-    this.health = new ActiveHealthChecker(config.healthCheck, (id, passed, detail) => {
+    this.health = new ActiveHealthChecker(this.checkSettings(config), (id, passed, detail) => {
       this.metrics.healthChecks.inc({ backend: id, result: passed ? 'pass' : 'fail' });
       this.riseFall.check(id, passed, detail);
     });
@@ -99,6 +102,10 @@ export class ControlPlane implements DataPlaneReporter {
         this.stats.event('state', event.active ? `panic mode: ${event.available} of ${event.total} available, balancing over all` : 'panic mode over');
       }
     });
+  }
+
+  private checkSettings(config: ListenerConfig): ActiveCheckSettings {
+    return { ...config.healthCheck, tls: this.tls.upstream };
   }
 
   get config(): ListenerConfig {
@@ -144,6 +151,7 @@ export class ControlPlane implements DataPlaneReporter {
         engine: config.engine,
         timeouts: { connect: config.timeouts.connect, perTry: config.timeouts.perTry, request: config.timeouts.request, idle: config.timeouts.idle, drain: config.timeouts.drain },
         proxyProtocol: config.proxyProtocol,
+        tls: this.tls,
         retryAttempts: config.retries.attempts,
         backends: this.pool.entries(),
       });
@@ -226,6 +234,10 @@ export class ControlPlane implements DataPlaneReporter {
     const changes: string[] = [];
     const previous = this.current;
     this.current = next;
+    // The same files, read again: new certificates reach the workers in this reload's snapshot.
+    const tls = readTlsMaterial(next);
+    if (tls.server && tls.server.cert !== this.tls.server?.cert) changes.push('new TLS certificate');
+    this.tls = tls;
     const nextIds = new Map(next.backends.map((backend) => [backendId(backend), backend]));
     for (const backend of this.pool.all()) {
       if (backend.source === 'dns') continue;
@@ -244,7 +256,7 @@ export class ControlPlane implements DataPlaneReporter {
     }
     this.riseFall.configure(next.healthCheck);
     this.outlier.configure(next.outlierDetection);
-    this.health.configure(next.healthCheck);
+    this.health.configure(this.checkSettings(next));
     for (const [id, backend] of nextIds) {
       if (this.pool.get(id)) continue;
       this.pool.add(backend, 'config');
@@ -270,6 +282,12 @@ export class ControlPlane implements DataPlaneReporter {
       problems.push({ path: `${at}listen`, message: `cannot change while running (${now.listen.host}:${now.listen.port}); restart the balancer to apply` });
     }
     if (next.mode !== now.mode) problems.push({ path: `${at}mode`, message: `cannot change while running (${now.mode}); restart the balancer to apply` });
+    if (!isDeepStrictEqual(next.tls, now.tls)) {
+      problems.push({ path: `${at}tls`, message: `the TLS files cannot change while running (${now.tls ? `${now.tls.cert}, ${now.tls.key}` : 'none'}); put new certificates in the same files and reload, or restart the balancer` });
+    }
+    if (!isDeepStrictEqual(next.upstreamTls, now.upstreamTls)) {
+      problems.push({ path: `${at}upstreamTls`, message: 'cannot change while running; restart the balancer to apply' });
+    }
     if (next.engine !== now.engine) {
       problems.push({ path: `${at}engine`, message: `cannot change while running (${now.engine}); restart the balancer to apply` });
     }

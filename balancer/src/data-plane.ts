@@ -1,7 +1,7 @@
 import { createAlgorithm, type Algorithm } from './algorithms/index.js';
 import type { Candidate } from './backends/view.js';
 import { LoadStats } from './backends/load.js';
-import type { Engine, Upstream } from './engines/engine.js';
+import type { Engine, Upstream, UpstreamTls } from './engines/engine.js';
 import { SLOW_START_FLOOR, type BackendEntry, type Snapshot } from './snapshot.js';
 import type { FailureKind } from './pipeline/error-mapping.js';
 
@@ -15,10 +15,10 @@ export class Route implements Candidate {
   readonly upstream: Upstream;
   entry: BackendEntry;
 
-  constructor(entry: BackendEntry, source: UpstreamSource) {
+  constructor(entry: BackendEntry, source: UpstreamSource, tls: UpstreamTls | undefined) {
     this.id = entry.id;
     this.entry = entry;
-    this.upstream = source.upstream(entry.url);
+    this.upstream = source.upstream(entry.url, tls);
   }
 
   get weight(): number {
@@ -34,7 +34,7 @@ export class Route implements Candidate {
 
 /** Where routes get their connections to a backend: an HTTP engine, or a tcp listener's connector. */
 export interface UpstreamSource {
-  upstream(url: string): Upstream;
+  upstream(url: string, tls?: UpstreamTls): Upstream;
   close(): void;
 }
 
@@ -86,7 +86,7 @@ export class DataPlane<S extends UpstreamSource = Engine> {
     for (const entry of snapshot.backends) {
       seen.add(entry.id);
       let route = this.routes.get(entry.id);
-      if (!route) this.routes.set(entry.id, (route = new Route(entry, this.engine)));
+      if (!route) this.routes.set(entry.id, (route = new Route(entry, this.engine, snapshot.tls?.upstream)));
       route.entry = entry;
       if (entry.available) available.push(route);
     }

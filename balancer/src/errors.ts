@@ -13,6 +13,7 @@ export const lbErrors = {
   LB_ERR_UPSTREAM_ERROR: { status: 502, message: 'the backend failed in a way the balancer could not recover from' },
   LB_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'no backend sent response headers within timeouts.perTry' },
   LB_ERR_REQUEST_TIMEOUT: { status: 504, message: 'the request did not complete within timeouts.request' },
+  LB_ERR_TLS_REQUIRED: { status: 400, message: 'this port speaks TLS: send the request with https://' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type LbErrorCode = keyof typeof lbErrors;

@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 
@@ -32,7 +33,7 @@ export function addForwardingHeaders(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? '';
   const forwardedFor = headers['x-forwarded-for'];
   headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${address}` : address;
-  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-proto'] = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http';
   headers['x-forwarded-host'] = headers.host ?? '';
   let requestId = headers['x-request-id'];
   if (typeof requestId !== 'string' || requestId === '') {

@@ -3,7 +3,7 @@ import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfigFile, workerCount, type Config } from './config.js';
+import { ConfigError, loadConfigFile, workerCount, type Config, type ListenerConfig } from './config.js';
 import { createAdminApp } from './admin.js';
 import { Balancer } from './balancer.js';
 import { Supervisor } from './cluster/supervisor.js';
@@ -61,6 +61,12 @@ async function trafficPort(host: string, port: number): Promise<number> {
   return free;
 }
 
+/** listenerScheme: how a client reaches the listener: http, https, tcp, or tls (TLS over tcp). */
+function listenerScheme(listener: ListenerConfig): string {
+  if (listener.mode === 'tcp') return listener.tls ? 'tls' : 'tcp';
+  return listener.tls ? 'https' : 'http';
+}
+
 /**
  * The primary: the control plane (backends, health checks, discovery, reloads, outlier detection),
  * the admin listener and the status page; the traffic listener is served by the workers it
@@ -99,7 +105,9 @@ export async function runPrimary(): Promise<void> {
     supervisor.upgrade(origin).catch((error: unknown) => log.error(`${origin}: upgrade refused`, { reason: (error as Error).message }));
   };
   // Watch from the start, so that an edit made while the balancer starts is not missed.
-  const stopWatching = watchConfigFile(configFile, () => reload('file change'));
+  const tlsFiles = [...new Set(config.listeners.flatMap((listener) => (listener.tls ? [listener.tls.cert, listener.tls.key] : [])))];
+  const stops = [watchConfigFile(configFile, () => reload('file change')), ...tlsFiles.map((file) => watchConfigFile(file, () => reload(`change of ${file}`)))];
+  const stopWatching = (): void => stops.forEach((stop) => stop());
   // Before anything slow: an unhandled SIGUSR2 or SIGHUP ends the process.
   process.on('SIGHUP', () => reload('SIGHUP'));
   process.on('SIGUSR2', () => upgrade('SIGUSR2'));
@@ -129,7 +137,7 @@ export async function runPrimary(): Promise<void> {
   balancer.boundAdminPort = Number(new URL(adminUrl).port);
   const members = balancer.listeners().flatMap((plane) => plane.pool.all());
   const healthy = members.filter((backend) => backend.state === 'healthy').length;
-  const urls = balancer.listeners().map((plane) => `${plane.config.mode}://${hostPort(plane.config.listen.host, plane.boundPort)}`);
+  const urls = balancer.listeners().map((plane) => `${listenerScheme(plane.config)}://${hostPort(plane.config.listen.host, plane.boundPort)}`);
   const first = balancer.first.config;
   readyLine('balancer', {
     proxy: urls[0]!,

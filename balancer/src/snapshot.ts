@@ -1,5 +1,6 @@
 import type { AlgorithmName } from './algorithms/index.js';
 import type { EngineName } from './engines/engine.js';
+import type { TlsMaterial } from './tls-material.js';
 
 /**
  * The data plane runs from one Snapshot: plain, frozen data that the control plane replaces
@@ -16,6 +17,8 @@ export interface Snapshot {
   readonly timeouts: Readonly<{ connect: number; perTry: number; request: number; idle: number; drain: number }>;
   /** tcp listeners: the PROXY protocol header sent on every backend connection */
   readonly proxyProtocol: 'off' | 'v1' | 'v2';
+  /** the listener's certificate and key (a reload with new files swaps them), and how https:// backends are verified */
+  readonly tls: TlsMaterial;
   /** further tries, each on a different backend */
   readonly retryAttempts: number;
   /** every member, available or not */

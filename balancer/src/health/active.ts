@@ -1,4 +1,7 @@
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { UpstreamTls } from '../engines/engine.js';
+import { tlsConnectOptions } from '../engines/upstream-tls.js';
 import { tcpCheck } from '../tcp/check.js';
 
 /** A backend to check: its id and base URL. */
@@ -13,6 +16,8 @@ export interface ActiveCheckSettings {
   /** the port to check, when not the backend's own */
   port?: number | undefined;
   path: string;
+  /** how https:// backends are verified */
+  tls?: UpstreamTls | undefined;
   /** interval between the end of one check and the start of the next, jittered by ±10% */
   interval: number;
   timeout: number;
@@ -82,7 +87,7 @@ export class ActiveHealthChecker {
 
   /** check performs one health check and never rejects. */
   check(target: URL): Promise<{ passed: boolean; detail: string }> {
-    const port = this.settings.port ?? Number(target.port || 80);
+    const port = this.settings.port ?? Number(target.port || (target.protocol === 'https:' ? 443 : 80));
     if (this.settings.type === 'tcp') return tcpCheck(target.hostname, port, this.settings.timeout);
     return new Promise((resolve) => {
       let settled = false;
@@ -92,7 +97,9 @@ export class ActiveHealthChecker {
         clearTimeout(timer);
         resolve({ passed, detail });
       };
-      const req = request({
+      const https = target.protocol === 'https:';
+      const req = (https ? httpsRequest : request)({
+        ...(https ? tlsConnectOptions(target, this.settings.tls) : {}),
         host: target.hostname,
         port,
         path: this.settings.path,

@@ -1,4 +1,6 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import { DataPlane } from '../data-plane.js';
 import { createEngine } from '../engines/index.js';
 import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
@@ -9,6 +11,7 @@ import { createUpgradeHandler } from '../pipeline/upgrade.js';
 import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
 import type { ServedListener } from './served.js';
+import { watchTls } from './tls.js';
 
 /** serveHttp makes an http listener's server (not yet listening): the request pipeline over its data plane. */
 export async function serveHttp(start: ListenerStart, send: (report: WorkerReport) => void): Promise<ServedListener> {
@@ -25,7 +28,10 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
   const registry = listenerRegistry(config.name, start.labelled);
   const accounting = new Accounting(new TrafficMetrics(registry), reports);
 
-  const server = createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, createRequestHandler(dataPlane, accounting));
+  const handler = createRequestHandler(dataPlane, accounting);
+  const tls = start.snapshot.tls.server;
+  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, handler) : createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, handler);
+  const swapCertificate = tls ? watchTls(server as unknown as TlsServer, tls) : () => undefined;
   server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
@@ -40,7 +46,10 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
     server,
     registry,
     reports,
-    apply: (snapshot) => dataPlane.apply(snapshot),
+    apply: (snapshot) => {
+      dataPlane.apply(snapshot);
+      swapCertificate(snapshot.tls.server);
+    },
     startDraining: () => void (dataPlane.shuttingDown = true),
     openConnections: () => open,
     inFlight: () => dataPlane.inFlight(),

@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { DataPlane, type Route, type UpstreamSource } from '../data-plane.js';
 import type { Upstream } from '../engines/engine.js';
 import { listenerRegistry, NO_BACKEND_LABEL, TcpMetrics } from '../metrics.js';
@@ -7,6 +8,7 @@ import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
 import type { Snapshot } from '../snapshot.js';
 import { relay, relayServerOptions, type RelayedConnection } from '../tcp/relay.js';
 import type { ServedListener } from './served.js';
+import { watchTls } from './tls.js';
 
 /** Where a tcp backend is: its URL parsed once, when it joins. */
 interface TcpUpstream extends Upstream {
@@ -47,8 +49,10 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
   const relayed = new Map<string, Set<RelayedConnection>>();
   const drainTimers = new Map<string, NodeJS.Timeout>();
 
+  let swapCertificate: (next: Snapshot['tls']['server']) => void = () => undefined;
   const apply = (snapshot: Snapshot): void => {
     dataPlane.apply(snapshot);
+    swapCertificate(snapshot.tls.server);
     for (const entry of snapshot.backends) {
       const leaving = entry.draining || entry.removing;
       const timer = drainTimers.get(entry.id);
@@ -66,7 +70,7 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
   };
   apply(start.snapshot);
 
-  const server = createServer(relayServerOptions, (client) => {
+  const onConnection = (client: Socket): void => {
     open++;
     accepted++;
     client.once('close', () => open--);
@@ -129,7 +133,17 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
         },
       },
     });
-  });
+  };
+  // TLS over tcp: the relay sees the decrypted stream; a TLS socket's 'data' waits for the handshake.
+  const tls = start.snapshot.tls.server;
+  let server: Server;
+  if (tls) {
+    const tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, allowHalfOpen: true }, onConnection);
+    swapCertificate = watchTls(tlsServer, tls);
+    server = tlsServer;
+  } else {
+    server = createServer(relayServerOptions, onConnection);
+  }
 
   return {
     name: config.name,

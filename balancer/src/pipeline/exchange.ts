@@ -57,6 +57,7 @@ class Exchange implements TryObserver {
   private tryDeadline = Infinity;
   private requestTimedOut = false;
   private lastFailure: ExchangeFailure | undefined;
+  private lastDetail: string | undefined;
   /** the status to count when the response did not complete normally */
   private failedStatus: number | undefined;
 
@@ -85,7 +86,9 @@ class Exchange implements TryObserver {
     if (this.tried.length > 0) candidates = candidates.filter((route) => !this.tried.includes(route));
     const route = active.algorithm.pick(candidates, this.context);
     if (!route) {
-      this.answer(this.lastFailure ? ANSWER_FOR[this.lastFailure] : 'LB_ERR_NO_BACKEND');
+      // Every backend was tried: the answer says what the last try met.
+      if (this.lastFailure) this.answer(ANSWER_FOR[this.lastFailure], this.lastDetail);
+      else this.answer('LB_ERR_NO_BACKEND');
       return;
     }
     this.tried.push(route);
@@ -121,6 +124,7 @@ class Exchange implements TryObserver {
     const failure: ExchangeFailure = this.requestTimedOut ? 'request-timeout' : kind;
     if (failure !== 'request-timeout') this.plane.reports.tryFailed(route.id, kind, detail);
     this.lastFailure = failure;
+    this.lastDetail = detail;
     const decision = retryDecision(failure, this.method, this.body, this.tried.length, this.settings.retryAttempts);
     if (decision.retry) {
       this.accounting.retried(route.id);
