@@ -125,9 +125,9 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
   app.get('/config', (_req, res) => {
     res.json(balancer.effectiveConfig());
   });
-  app.put('/config', (req, res) => {
+  app.put('/config', async (req, res) => {
     const origin = 'PUT /config';
-    const changes = balancer.reloadFrom(origin, () => {
+    const changes = await balancer.reloadFrom(origin, () => {
       const next = typeof req.body === 'string' ? parseConfig(req.body, origin) : validateConfig(req.body, origin);
       // GET /config never shows the token: a body without one keeps the token in force.
       const token = balancer.config.admin.token;
@@ -135,9 +135,9 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
     });
     res.json({ status: 'applied', changes, config: balancer.effectiveConfig() });
   });
-  app.post('/config/reload', (_req, res) => {
+  app.post('/config/reload', async (_req, res) => {
     if (!configFile) throw new AdminError('ADMIN_ERR_INVALID', 'the balancer was not started from a file');
-    const changes = balancer.reloadFile(configFile, 'POST /config/reload');
+    const changes = await balancer.reloadFile(configFile, 'POST /config/reload');
     res.json({ status: 'applied', changes });
   });
 

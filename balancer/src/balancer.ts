@@ -1,9 +1,19 @@
-import { ConfigError, loadConfigFile, type Config } from './config.js';
+import { ConfigError, loadConfigFile, type Config, type ListenerConfig } from './config.js';
+import { trafficPort } from './listeners/ports.js';
+import { hostPort } from '@lab/common/host-port';
 import { ControlPlane, toProblems } from './control-plane.js';
 import { AdminError, type Problem } from './errors.js';
 import { BalancerMetrics, listenerRegistry } from './metrics.js';
 import type { StatusEventKind } from './status-document.js';
 import { log } from '@lab/common/log';
+
+/** Where the listeners are served: the workers open a listener added by a reload, and drain and close a removed one. */
+export interface ListenerHost {
+  /** open resolves once every worker listens on the new listener's port (the plane's boundPort, set by then) */
+  open(plane: ControlPlane): Promise<void>;
+  /** close resolves once every worker has stopped accepting on the listener and its connections have ended (or been cut at the grace) */
+  close(plane: ControlPlane): Promise<void>;
+}
 
 /**
  * Balancer owns the whole running configuration and the listeners' control planes, one per
@@ -16,6 +26,11 @@ export class Balancer {
   private readonly planes = new Map<string, ControlPlane>();
   /** The port the admin listener actually got (it differs from the config when it says port 0). */
   boundAdminPort = -1;
+  private host: ListenerHost | undefined;
+  /** reloads one after the other: one that opens a listener takes a while */
+  private reloading: Promise<unknown> = Promise.resolve();
+  /** called with each listener that a reload adds, before it opens, so that its data plane is wired */
+  private readonly added: ((plane: ControlPlane) => void)[] = [];
 
   constructor(config: Config) {
     this.current = config;
@@ -40,6 +55,12 @@ export class Balancer {
     const plane = this.planes.get(name);
     if (!plane) throw new AdminError('ADMIN_ERR_NOT_FOUND', `no listener named "${name}"; listeners: ${[...this.planes.keys()].join(', ')}`);
     return plane;
+  }
+
+  /** serveWith: the host that opens and closes listeners that reloads add or remove; onAdded: wiring for each added one. */
+  serveWith(host: ListenerHost, onAdded: (plane: ControlPlane) => void): void {
+    this.host = host;
+    this.added.push(onAdded);
   }
 
   /** start adds every listener's backends and waits for their first round of health checks. */
@@ -68,19 +89,70 @@ export class Balancer {
 
   /**
    * reload applies a validated configuration to every listener, or refuses it whole: anything that
-   * cannot change while running, in any listener, changes nothing anywhere.
+   * cannot change while running, in any listener, changes nothing anywhere. A listener it adds is
+   * health-checked, then opened; one it removes stops accepting and drains, then closes.
    */
-  reload(next: Config, origin: string): string[] {
+  reload(next: Config, origin: string): Promise<string[]> {
+    const run = this.reloading.then(() => this.apply(next, origin));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(next: Config, origin: string): Promise<string[]> {
     const problems = this.reloadProblems(next);
+    const added = next.listeners.filter((listener) => !this.planes.has(listener.name));
+    if (problems.length === 0) {
+      for (const listener of added) {
+        const index = next.listeners.indexOf(listener);
+        try {
+          await trafficPort(listener.listen.host, listener.listen.port);
+        } catch (error) {
+          problems.push({ path: `listeners[${index}].listen`, message: (error as Error).message });
+        }
+      }
+    }
     if (problems.length > 0) {
       this.recordReloadFailure(origin, problems);
       throw new AdminError('ADMIN_ERR_INVALID', `configuration refused (${origin}); the running configuration stays in force`, problems);
     }
+    const names = new Set(next.listeners.map((listener) => listener.name));
+    const removed = this.listeners().filter((plane) => !names.has(plane.name));
     this.current = next;
-    const several = this.planes.size > 1;
-    const changes = next.listeners.flatMap((listener) => this.planes.get(listener.name)!.reload(listener, origin).map((change) => (several ? `${listener.name}: ${change}` : change)));
+    const several = next.listeners.length > 1 || this.planes.size > 1;
+    const changes: string[] = [];
+    for (const listener of next.listeners) {
+      const plane = this.planes.get(listener.name);
+      if (plane) changes.push(...plane.reload(listener, origin).map((change) => (several ? `${listener.name}: ${change}` : change)));
+    }
+    for (const listener of added) changes.push(await this.open(listener));
+    for (const plane of removed) changes.push(await this.close(plane));
+    // Listeners in the order of the file, the first one being the one the unprefixed admin calls address.
+    const order = next.listeners.map((listener) => this.planes.get(listener.name)!);
+    this.planes.clear();
+    for (const plane of order) this.planes.set(plane.name, plane);
     this.metrics.configReloads.inc({ result: 'success' });
     return changes;
+  }
+
+  private async open(listener: ListenerConfig): Promise<string> {
+    const plane = new ControlPlane(listener, listenerRegistry(listener.name, this.current.listenersKey));
+    this.planes.set(listener.name, plane);
+    for (const wire of this.added) wire(plane);
+    await plane.start();
+    await this.host?.open(plane);
+    const text = `listener ${listener.name} added (${listener.mode} on ${hostPort(listener.listen.host, plane.boundPort)})`;
+    this.event('reload', text);
+    log.info(text);
+    return `added listener ${listener.name}`;
+  }
+
+  private async close(plane: ControlPlane): Promise<string> {
+    log.info(`listener ${plane.name} removed: it stops accepting and drains`);
+    await this.host?.close(plane);
+    plane.stop();
+    this.planes.delete(plane.name);
+    this.event('reload', `listener ${plane.name} removed and drained`);
+    return `removed listener ${plane.name}`;
   }
 
   private reloadProblems(next: Config): Problem[] {
@@ -92,17 +164,16 @@ export class Balancer {
     if (next.workers !== now.workers) {
       problems.push({ path: 'workers', message: `cannot change while running (${now.workers}); restart the balancer to apply` });
     }
-    const names = next.listeners.map((listener) => listener.name);
-    const running = [...this.planes.keys()];
-    const added = names.filter((name) => !this.planes.has(name));
-    const removed = running.filter((name) => !names.includes(name));
-    if (added.length > 0 || removed.length > 0) {
-      const what = [added.length > 0 ? `adds ${added.join(', ')}` : '', removed.length > 0 ? `removes ${removed.join(', ')}` : ''].filter(Boolean).join(' and ');
-      problems.push({ path: 'listeners', message: `this reload ${what}: adding or removing listeners needs a restart of the balancer (running: ${running.join(', ')})` });
+    if (next.listenersKey !== now.listenersKey) {
+      problems.push({ path: 'listeners', message: `a file ${now.listenersKey ? 'with' : 'without'} listeners: cannot become one ${now.listenersKey ? 'without' : 'with'} while running (the metrics would change their labels); restart the balancer to apply` });
       return problems;
     }
     next.listeners.forEach((listener, index) => {
-      problems.push(...this.planes.get(listener.name)!.reloadProblems(listener, next.listenersKey ? `listeners[${index}].` : ''));
+      const plane = this.planes.get(listener.name);
+      if (plane) problems.push(...plane.reloadProblems(listener, next.listenersKey ? `listeners[${index}].` : ''));
+      else if (this.listeners().some((running) => running.boundPort === listener.listen.port && listener.listen.port !== 0)) {
+        problems.push({ path: `listeners[${index}].listen.port`, message: `port ${listener.listen.port} is still another listener's` });
+      }
     });
     return problems;
   }
@@ -118,12 +189,12 @@ export class Balancer {
   }
 
   /** reloadFile reads the file again and applies it; a file that does not validate changes nothing. */
-  reloadFile(file: string, origin: string): string[] {
+  reloadFile(file: string, origin: string): Promise<string[]> {
     return this.reloadFrom(origin, () => loadConfigFile(file));
   }
 
   /** reloadFrom applies the configuration that read() returns; if read() finds problems, they are counted and nothing changes. */
-  reloadFrom(origin: string, read: () => Config): string[] {
+  async reloadFrom(origin: string, read: () => Config): Promise<string[]> {
     let next: Config;
     try {
       next = read();

@@ -1,12 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfigFile, workerCount, type Config, type ListenerConfig } from './config.js';
+import { ConfigError, loadConfigFile, workerCount, type Config } from './config.js';
 import { createAdminApp } from './admin.js';
 import { Balancer } from './balancer.js';
+import type { ControlPlane } from './control-plane.js';
 import { Supervisor } from './cluster/supervisor.js';
+import { listenerScheme, trafficPort } from './listeners/ports.js';
 import { AdminError } from './errors.js';
 import { watchConfigFile } from './watch.js';
 import { log } from '@lab/common/log';
@@ -49,24 +50,6 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   return `http://${hostPort(address.address, address.port)}`;
 }
 
-/** trafficPort: the configured port, or for port 0 one that is free now, so that every worker (and every later one) listens on the same. */
-async function trafficPort(host: string, port: number): Promise<number> {
-  if (port !== 0) return port;
-  const probe = createNetServer();
-  probe.listen(0, host);
-  await once(probe, 'listening');
-  const free = (probe.address() as AddressInfo).port;
-  probe.close();
-  await once(probe, 'close');
-  return free;
-}
-
-/** listenerScheme: how a client reaches the listener: http, https, tcp, or tls (TLS over tcp). */
-function listenerScheme(listener: ListenerConfig): string {
-  if (listener.mode === 'tcp') return listener.tls ? 'tls' : 'tcp';
-  return listener.tls ? 'https' : 'http';
-}
-
 /**
  * The primary: the control plane (backends, health checks, discovery, reloads, outlier detection),
  * the admin listener and the status page; the traffic listener is served by the workers it
@@ -90,16 +73,17 @@ export async function runPrimary(): Promise<void> {
 
   const balancer = new Balancer(config);
   const supervisor = new Supervisor(balancer, workers);
-  for (const plane of balancer.listeners()) {
+  const wire = (plane: ControlPlane): void => {
     const load = supervisor.load(plane.name);
     plane.connect((id) => load.view(id), (snapshot) => supervisor.publish(plane.name, snapshot));
-  }
+  };
+  balancer.listeners().forEach(wire);
+  balancer.serveWith(supervisor, wire);
   const reload = (origin: string): void => {
-    try {
-      balancer.reloadFile(configFile, origin);
-    } catch (error) {
-      if (!(error instanceof AdminError)) throw error;
-    }
+    balancer.reloadFile(configFile, origin).catch((error: unknown) => {
+      // A refused reload has been logged and counted; anything else is a fault of the balancer.
+      if (!(error instanceof AdminError)) log.error(`${origin}: reload failed`, { error: (error as Error).stack ?? String(error) });
+    });
   };
   const upgrade = (origin: string): void => {
     supervisor.upgrade(origin).catch((error: unknown) => log.error(`${origin}: upgrade refused`, { reason: (error as Error).message }));

@@ -12,6 +12,7 @@ import { fastHealth, startBalancer, startHttpBackend, type RunningBalancer } fro
 import { connectTcp, startEchoServer, startTcpBackend } from '../helpers/tcp.js';
 import { getJson, httpRequest, metricValue, sleep, waitFor } from '../helpers/http.js';
 import { parseProxyHeader, type ParsedProxyHeader } from '../helpers/proxy-protocol-parser.js';
+import { describeFailures, runLoad } from '../helpers/load.js';
 
 interface ListenerView {
   name: string;
@@ -265,4 +266,50 @@ test('the admin API: /listeners, calls under /listeners/:name, the unprefixed on
   const putBack = await httpRequest(`${lb.adminUrl}/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
   assert.equal(putBack.status, 200, putBack.body);
   assert.match(putBack.body, /"changes":\[\]/, 'GET /config put back changes nothing');
+});
+
+test('reloads add and remove listeners: an added one opens its port, a removed one drains and closes; 0 errors at 200 GET/s on the listener that stays', async (t) => {
+  const http = await Promise.all(['r1', 'r2'].map((id) => startHttpBackend(t, id)));
+  const [echo] = await echoServers(t, ['y1']);
+  const web = { name: 'web', listen: { host: '127.0.0.1', port: 0 }, backends: http.map((b) => ({ url: b.url, name: b.id })) };
+  const lb = await startBalancer(t, { workers: 2, listeners: [web] });
+  const webPort = await listenerPort(lb, 'web');
+  const taken = await startEchoServer('taken');
+  t.after(() => taken.close());
+  const load = runLoad({ url: `http://127.0.0.1:${webPort}/steady`, rate: 200, durationMs: 8_000 });
+  const put = async (listeners: unknown[]): Promise<{ status: number; body: string }> => {
+    const config = await getJson<Record<string, unknown>>(`${lb.adminUrl}/config`);
+    const answer = await httpRequest(`${lb.adminUrl}/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...config, listeners }) });
+    return { status: answer.status, body: answer.body };
+  };
+  await sleep(1_000);
+
+  const echoListener = { name: 'echo', mode: 'tcp', listen: { host: '127.0.0.1', port: 0 }, backends: [{ url: echo!.url, name: 'y1' }] };
+  const added = await put([web, echoListener]);
+  assert.equal(added.status, 200, added.body);
+  assert.match(added.body, /added listener echo/);
+  const echoPort = await listenerPort(lb, 'echo');
+  assert.equal(await exchange(echoPort), 'y1', 'the added listener serves at once');
+
+  const busy = await put([web, echoListener, { ...echoListener, name: 'clash', listen: { host: '127.0.0.1', port: taken.port } }]);
+  assert.equal(busy.status, 400);
+  assert.match(busy.body, new RegExp(`listeners\\[2\\]\\.listen.*cannot listen on 127\\.0\\.0\\.1:${taken.port}: EADDRINUSE`));
+  assert.deepEqual((await getJson<ListenerView[]>(`${lb.adminUrl}/listeners`)).map((view) => view.name), ['web', 'echo'], 'a refused reload changes nothing');
+
+  // A connection open on the listener being removed keeps working until it ends, within timeouts.drain.
+  const held = await connectTcp(echoPort);
+  assert.equal(await held.greeting(), 'y1');
+  const removing = put([web]);
+  await sleep(300);
+  held.socket.write('still here');
+  await held.waitForBytes(3 + 'still here'.length);
+  held.socket.end();
+  const removed = await removing;
+  assert.equal(removed.status, 200, removed.body);
+  assert.match(removed.body, /removed listener echo/);
+  await assert.rejects(connectTcp(echoPort), /ECONNREFUSED/, 'the removed listener\'s port is closed');
+
+  const run = await load;
+  t.diagnostic(`${run.samples.length} requests on web during both reloads: ${describeFailures(run)}`);
+  assert.equal(run.failures().length, 0, describeFailures(run));
 });

@@ -23,6 +23,9 @@ export interface ListenerStart {
 export type ToWorker =
   | { type: 'start'; listeners: ListenerStart[]; graceMs: number }
   | { type: 'snapshot'; listener: string; snapshot: Snapshot }
+  /** listen: serve one more listener (added by a reload); unlisten: stop accepting on one, drain it for at most graceMs, close it */
+  | { type: 'listen'; listener: ListenerStart }
+  | { type: 'unlisten'; listener: string; graceMs: number }
   /** upgrade: idle connections stay open until their next request, answered with `Connection: close`; stop: idle ones close at once */
   | { type: 'drain'; mode: DrainMode; graceMs: number }
   | { type: 'metrics'; id: number }
@@ -35,6 +38,9 @@ export type FromWorker =
   /** it is ready for its start message */
   | { type: 'waiting' }
   | { type: 'ready' }
+  /** the answers to listen and unlisten */
+  | { type: 'listening'; listener: string; error?: string }
+  | { type: 'unlistened'; listener: string }
   /**
    * it has stopped accepting. node:cluster's own message that takes it out of the round-robin went
    * before this one on the same channel, so when the primary reads this, no further connection

@@ -1,13 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { Balancer } from '../balancer.js';
+import type { Balancer, ListenerHost } from '../balancer.js';
 import type { ControlPlane } from '../control-plane.js';
 import { AdminError } from '../errors.js';
 import type { Snapshot } from '../snapshot.js';
 import type { StatusWorker } from '../status-document.js';
 import { log } from '@lab/common/log';
 import { ClusterLoad } from './load.js';
-import type { DrainMode, FromWorker, MetricsJson, ToWorker, TryOutcome, WorkerReport } from './messages.js';
+import type { DrainMode, FromWorker, ListenerStart, MetricsJson, ToWorker, TryOutcome, WorkerReport } from './messages.js';
+import { trafficPort } from '../listeners/ports.js';
 
 /** A worker that has not said it listens by then has failed to start. */
 const START_TIMEOUT_MS = 20_000;
@@ -40,6 +41,8 @@ class WorkerProcess {
   resolveReady!: () => void;
   rejectReady!: (error: Error) => void;
   readonly pendingMetrics = new Map<number, (metrics: MetricsJson) => void>();
+  /** answers awaited to listen and unlisten, by "listening:<name>" or "unlistened:<name>" */
+  readonly pendingAnswers = new Map<string, (error?: string) => void>();
 
   constructor(
     readonly worker: Worker,
@@ -80,7 +83,7 @@ class WorkerProcess {
  * metrics for /metrics, and upgrades them without refusing a request: fresh workers first, then
  * the old ones drain.
  */
-export class Supervisor {
+export class Supervisor implements ListenerHost {
   /** the load on each listener's backends, summed over the workers */
   private readonly loads = new Map<string, ClusterLoad>();
   private readonly workers = new Map<number, WorkerProcess>();
@@ -102,18 +105,57 @@ export class Supervisor {
     private readonly count: number,
   ) {
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    for (const plane of balancer.listeners()) {
-      const load = new ClusterLoad();
-      this.loads.set(plane.name, load);
-      plane.pool.onEvent((event) => {
-        if (event.type === 'removed') load.forget(event.backend.id);
-      });
-    }
   }
 
   /** load: the load on one listener's backends, summed over the workers. */
   load(listener: string): ClusterLoad {
-    return this.loads.get(listener)!;
+    let load = this.loads.get(listener);
+    if (!load) {
+      const created = (load = new ClusterLoad());
+      this.loads.set(listener, created);
+      this.balancer.listener(listener).pool.onEvent((event) => {
+        if (event.type === 'removed') created.forget(event.backend.id);
+      });
+    }
+    return load;
+  }
+
+  /** open: every worker serves a listener that a reload added; resolves once each of them listens. */
+  async open(plane: ControlPlane): Promise<void> {
+    plane.boundPort = await trafficPort(plane.config.listen.host, plane.config.listen.port);
+    this.ports.set(plane.name, plane.boundPort);
+    const listener = this.listenerStart(plane);
+    const workers = [...this.workers.values()].filter((proc) => proc.sentStart && proc.state !== 'draining');
+    await Promise.all(workers.map((proc) => this.ask(proc, `listening:${plane.name}`, { type: 'listen', listener }, START_TIMEOUT_MS)));
+  }
+
+  /** close: every worker stops accepting on a listener that a reload removed and drains it (tcp: timeouts.drain, http: timeouts.shutdown). */
+  async close(plane: ControlPlane): Promise<void> {
+    const graceMs = plane.config.mode === 'tcp' ? plane.config.timeouts.drain : plane.config.timeouts.shutdown;
+    const workers = [...this.workers.values()].filter((proc) => proc.sentStart);
+    await Promise.all(workers.map((proc) => this.ask(proc, `unlistened:${plane.name}`, { type: 'unlisten', listener: plane.name, graceMs }, graceMs + EXIT_MARGIN_MS).catch(() => undefined)));
+    this.snapshots.delete(plane.name);
+    this.ports.delete(plane.name);
+    this.loads.delete(plane.name);
+  }
+
+  /** ask sends a message and resolves with the worker's answer; rejects on an error answer, its exit, or the timeout. */
+  private ask(proc: WorkerProcess, answer: string, message: ToWorker, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => settle(`worker ${proc.pid} did not answer within ${timeoutMs} ms`), timeoutMs);
+      const settle = (error?: string): void => {
+        clearTimeout(timer);
+        proc.pendingAnswers.delete(answer);
+        if (error === undefined) resolve();
+        else reject(new Error(error));
+      };
+      proc.pendingAnswers.set(answer, settle);
+      proc.send(message);
+    });
+  }
+
+  private listenerStart(plane: ControlPlane): ListenerStart {
+    return { config: plane.config, labelled: this.balancer.config.listenersKey, port: this.ports.get(plane.name)!, snapshot: this.snapshots.get(plane.name)! };
   }
 
   /** publish sends a listener's snapshot to every worker (and to the ones that start later). */
@@ -222,14 +264,21 @@ export class Supervisor {
   private onMessage(proc: WorkerProcess, message: FromWorker): void {
     switch (message.type) {
       case 'waiting': {
-        const labelled = this.balancer.config.listenersKey;
-        const listeners = this.balancer.listeners().map((plane) => ({ config: plane.config, labelled, port: this.ports.get(plane.name)!, snapshot: this.snapshots.get(plane.name)! }));
+        // Those that have a port: one that a reload is adding gets its own listen message once it has.
+        const listeners = this.balancer.listeners().filter((plane) => this.ports.has(plane.name)).map((plane) => this.listenerStart(plane));
         proc.send({ type: 'start', listeners, graceMs: this.graceMs() });
         proc.sentStart = true;
         break;
       }
       case 'report':
         this.applyReport(proc, message);
+        break;
+      case 'listening':
+        proc.pendingAnswers.get(`listening:${message.listener}`)?.(message.error);
+        break;
+      case 'unlistened':
+        proc.countsBy.delete(message.listener);
+        proc.pendingAnswers.get(`unlistened:${message.listener}`)?.();
         break;
       case 'ready':
         if (proc.state === 'starting') proc.state = 'serving';
@@ -290,6 +339,7 @@ export class Supervisor {
     this.workers.delete(proc.worker.id);
     for (const load of this.loads.values()) load.workerGone(proc.worker.id);
     for (const resolve of proc.pendingMetrics.values()) resolve(proc.lastMetrics);
+    for (const settle of proc.pendingAnswers.values()) settle(`worker ${proc.pid} exited`);
     this.retire(proc);
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     const wasReady = proc.state !== 'starting';

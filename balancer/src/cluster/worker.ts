@@ -44,8 +44,9 @@ export async function runWorker(): Promise<void> {
   // A Ctrl-C reaches the whole process group; the primary drains the workers in order.
   for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => undefined);
   const start = await firstStart();
-  const served = await Promise.all(start.listeners.map(serve));
+  let served = await Promise.all(start.listeners.map(serve));
   const byName = new Map(served.map((listener) => [listener.name, listener]));
+  const reusePort = schedulingFromEnv() === 'reuseport';
   const processMetrics = newRegistry();
   const metricsJson = async (): Promise<MetricsJson> =>
     (await Promise.all([processMetrics, ...served.map((listener) => listener.registry)].map((registry) => registry.getMetricsAsJSON()))).flat();
@@ -76,8 +77,42 @@ export async function runWorker(): Promise<void> {
     send({ type: 'final', metrics, abandoned }, () => process.exit(0));
   };
 
+  /** open: a listener added by a reload */
+  const open = async (listener: ListenerStart): Promise<void> => {
+    try {
+      const added = await serve(listener);
+      await listen(added, listener, reusePort);
+      served = [...served, added];
+      byName.set(added.name, added);
+      send({ type: 'listening', listener: added.name });
+    } catch (error) {
+      send({ type: 'listening', listener: listener.config.name, error: (error as Error).message });
+    }
+  };
+  /** close: a listener removed by a reload stops accepting, lets its connections finish for at most graceMs, and closes */
+  const close = async (name: string, graceMs: number): Promise<void> => {
+    const listener = byName.get(name);
+    if (listener) {
+      const deadline = Date.now() + graceMs;
+      listener.startDraining();
+      listener.server.close();
+      while (listener.openConnections() > 0 && Date.now() < deadline) {
+        listener.closeIdle();
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      listener.closeAll();
+      listener.reports.stop();
+      listener.close();
+      byName.delete(name);
+      served = served.filter((other) => other !== listener);
+    }
+    send({ type: 'unlistened', listener: name });
+  };
+
   process.on('message', (message: ToWorker) => {
     if (message.type === 'snapshot') byName.get(message.listener)?.apply(message.snapshot);
+    else if (message.type === 'listen') void open(message.listener);
+    else if (message.type === 'unlisten') void close(message.listener, message.graceMs);
     else if (message.type === 'drain') void drain(message.mode, message.graceMs);
     else if (message.type === 'metrics') void metricsJson().then((metrics) => send({ type: 'metrics', id: message.id, metrics }));
   });
@@ -87,18 +122,25 @@ export async function runWorker(): Promise<void> {
   // SIGTERM sent to a worker itself: it drains and exits, and the primary starts another in its place.
   process.on('SIGTERM', () => void drain('stop', start.graceMs));
 
-  const reusePort = schedulingFromEnv() === 'reuseport';
   for (const [index, listener] of served.entries()) {
-    const { config, port } = start.listeners[index]!;
-    listener.server.listen({ host: config.listen.host, port, reusePort });
     try {
-      await once(listener.server, 'listening');
+      await listen(listener, start.listeners[index]!, reusePort);
     } catch (error) {
-      log.error(`worker ${process.pid}: listener ${config.name} cannot listen on ${config.listen.host}:${port}`, { error: (error as Error).message });
+      log.error(`worker ${process.pid}: ${(error as Error).message}`);
       process.exit(1);
     }
   }
   send({ type: 'ready' });
+}
+
+async function listen(listener: ServedListener, start: ListenerStart, reusePort: boolean): Promise<void> {
+  const { config, port } = start;
+  listener.server.listen({ host: config.listen.host, port, reusePort });
+  try {
+    await once(listener.server, 'listening');
+  } catch (error) {
+    throw new Error(`listener ${config.name} cannot listen on ${config.listen.host}:${port}: ${(error as Error).message}`);
+  }
 }
 
 /** How long a draining worker waits for the primary to confirm that it hands it no more connections. */
