@@ -22,6 +22,7 @@ import {
   DashboardCursorSync,
   MappingType,
   QueryVariableBuilder,
+  RowBuilder,
   ThresholdsConfigBuilder,
   ThresholdsMode,
   VariableRefresh,
@@ -44,6 +45,28 @@ export const DASHBOARD_FILE = path.resolve(import.meta.dirname, '..', 'dashboard
 
 /** Per-backend series keep to the backends picked in the `backend` variable. */
 const BACKENDS = 'backend=~"$backend"';
+
+/**
+ * Series of the balancer's listeners keep to those picked in the `listener` variable. A file without
+ * `listeners:` has no listener label: the variable has no values, stays at All (`.*`), and `.*` matches
+ * the missing label, so the dashboard reads such a balancer as it always did. Not for the metrics of
+ * the whole balancer (lb_workers, lb_worker_restarts_total, lb_config_reloads_total), which never carry it.
+ */
+const LISTENERS = 'listener=~"$listener"';
+
+/** Both: the series of the picked backends of the picked listeners. */
+const PICKED = `${BACKENDS}, ${LISTENERS}`;
+
+/**
+ * named adds the label `name` for a legend: "<listener><separator><label>" where the series has a
+ * listener label (a file with `listeners:`), the plain label value where it has none, so that a file
+ * without listeners keeps the names it always showed. A legend cannot do it: Grafana writes a missing
+ * label's name in its place ("listener/b1"). For panels that keep listeners apart: each listener checks,
+ * ejects and balances its backends itself, also when two listeners name a backend alike.
+ */
+function named(expr: string, label = 'backend', separator = '/'): string {
+  return `label_replace(label_join(${expr}, "name", "${separator}", "listener", "${label}"), "name", "$1", "name", "${separator}(.*)")`;
+}
 
 function query(refId: string, expr: string, legend: string): DataqueryBuilder {
   return new DataqueryBuilder().datasource(DATASOURCE).refId(refId).expr(expr).legendFormat(legend);
@@ -75,25 +98,44 @@ const dashed = [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] 
 
 const quantiles = [0.5, 0.95, 0.99];
 
-function latencyQueries(): DataqueryBuilder[] {
+/** p50, p95 and p99 of a histogram at the balancer (refIds A-C) and of one at the client (D-F). */
+function quantileQueries(balancerBuckets: string, clientBuckets: string): DataqueryBuilder[] {
   const at = (side: string, bucket: string, firstRef: number): DataqueryBuilder[] =>
     quantiles.map((q, i) =>
       query(String.fromCharCode(firstRef + i), `histogram_quantile(${q}, sum by (le) (rate(${bucket}[$__rate_interval])))`, `${side} p${Math.round(q * 100)}`),
     );
-  return [
-    ...at('balancer', `${BALANCER_METRIC.requestDuration}_bucket{${BACKENDS}}`, 'A'.charCodeAt(0)),
-    ...at('client', `${LOADGEN_METRIC.duration}_bucket`, 'D'.charCodeAt(0)),
-  ];
+  return [...at('balancer', balancerBuckets, 'A'.charCodeAt(0)), ...at('client', clientBuckets, 'D'.charCodeAt(0))];
 }
+
+/**
+ * A loadgen in TCP mode (a tcp:// target) serves the same loadgen_target_rate, in new connections/s,
+ * and loadgen_tcp_connections_total once a connection has settled; an HTTP one never has the latter.
+ */
+const tcpLoadgens = (expr: string): string => `(${expr} and on (job, instance) ${LOADGEN_METRIC.tcpConnections})`;
+const httpLoadgens = (expr: string): string => `(${expr} unless on (job, instance) ${LOADGEN_METRIC.tcpConnections})`;
 
 /** buildDashboard is the "Load balancer lab" dashboard, made to be watched while an experiment runs. */
 export function buildDashboard(): Dashboard {
+  const listenerVariable = new QueryVariableBuilder('listener')
+    .label('Listener')
+    .description('The balancer\'s listeners, by the name they have under listeners: in its file. A file without listeners: has one listener and no listener label: the list is empty and All shows everything.')
+    .datasource(DATASOURCE)
+    .query(`label_values(${BALANCER_METRIC.info}, listener)`)
+    .definition(`label_values(${BALANCER_METRIC.info}, listener)`)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .sort(VariableSort.NaturalAsc)
+    .multi(true)
+    .includeAll(true)
+    // "All" matches every listener, and the series of a balancer without listeners: (no listener label).
+    .allValue('.*')
+    .current({ selected: true, text: ['All'], value: ['$__all'] });
+
   const backendVariable = new QueryVariableBuilder('backend')
     .label('Backend')
-    .description('Backends as the balancer names them (the name key, else host:port)')
+    .description('Backends of the picked listeners as the balancer names them (the name key, else host:port)')
     .datasource(DATASOURCE)
-    .query(`label_values(${BALANCER_METRIC.backendUp}, backend)`)
-    .definition(`label_values(${BALANCER_METRIC.backendUp}, backend)`)
+    .query(`label_values(${BALANCER_METRIC.backendUp}{${LISTENERS}}, backend)`)
+    .definition(`label_values(${BALANCER_METRIC.backendUp}{${LISTENERS}}, backend)`)
     .refresh(VariableRefresh.OnTimeRangeChanged)
     .sort(VariableSort.NaturalAsc)
     .multi(true)
@@ -105,10 +147,10 @@ export function buildDashboard(): Dashboard {
   const algorithm = new stat.PanelBuilder()
     .id(1)
     .title('Algorithm')
-    .description(`The balancing algorithm in force and the engine that forwards requests (labels algorithm and engine of ${BALANCER_METRIC.info}). The algorithm changes with PUT /algorithm or a configuration reload; the engine only with a restart.`)
+    .description(`The balancing algorithm in force and the engine that forwards requests (labels algorithm and engine of ${BALANCER_METRIC.info}), one per listener in a file with listeners: ("web: round-robin"), since each listener has its own. The algorithm changes with PUT /algorithm (the first listener), PUT /listeners/<name>/algorithm or a configuration reload; the engine only with a restart.`)
     .datasource(DATASOURCE)
     .gridPos({ h: 4, w: 4, x: 0, y: 0 })
-    .withTarget(query('A', `max by (algorithm, engine) (${BALANCER_METRIC.info})`, '{{algorithm}} ({{engine}})').instant())
+    .withTarget(query('A', named(`max by (listener, algorithm, engine) (${BALANCER_METRIC.info}{${LISTENERS}})`, 'algorithm', ': '), '{{name}} ({{engine}})').instant())
     .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
     .textMode(BigValueTextMode.Name)
     .colorMode(BigValueColorMode.None)
@@ -136,14 +178,14 @@ export function buildDashboard(): Dashboard {
   const requests = graph(
     2,
     'Requests/s by backend',
-    'Requests answered per second, stacked by the backend that answered: the top edge is the total. A killed or ejected backend\'s band drops to 0 and the others widen; the total should not dip while a healthy backend remains.',
+    'Requests answered per second, stacked by the backend that answered (over the picked http listeners: a backend behind two is one band): the top edge is the total. A killed or ejected backend\'s band drops to 0 and the others widen; the total should not dip while a healthy backend remains.',
     10,
   )
     .gridPos({ h: 8, w: 10, x: 4, y: 0 })
     .unit('reqps')
     .fillOpacity(60)
     .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
-    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.requests}{${BACKENDS}}[$__rate_interval]))`, '{{backend}}'));
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.requests}{${PICKED}}[$__rate_interval]))`, '{{backend}}'));
 
   const share = graph(
     3,
@@ -157,7 +199,7 @@ export function buildDashboard(): Dashboard {
     .withTarget(
       query(
         'A',
-        `sum by (backend) (rate(${BALANCER_METRIC.requests}{${BACKENDS}}[$__rate_interval])) / ignoring (backend) group_left sum(rate(${BALANCER_METRIC.requests}{backend!="none"}[$__rate_interval]))`,
+        `sum by (backend) (rate(${BALANCER_METRIC.requests}{${PICKED}}[$__rate_interval])) / ignoring (backend) group_left sum(rate(${BALANCER_METRIC.requests}{backend!="none", ${LISTENERS}}[$__rate_interval]))`,
         '{{backend}}',
       ),
     );
@@ -165,11 +207,11 @@ export function buildDashboard(): Dashboard {
   const health = new statetimeline.PanelBuilder()
     .id(4)
     .title('Backend health')
-    .description('Active health checks as the balancer sees them: up (green) after rise passes in a row, down (red) after fall failures in a row. A killed backend turns red within fall × interval and green again soon after it is back. Ejections by outlier detection are not shown here (see Retries, health-check failures, ejections).')
+    .description('Active health checks as the balancer sees them: up (green) after rise passes in a row, down (red) after fall failures in a row. In a file with listeners: one row per listener and backend ("echo/b1"): each listener checks its own backends (an http listener GETs the health path, a tcp listener connects). A killed backend turns red within fall × interval, on every listener it serves, and green again soon after it is back. Ejections by outlier detection are not shown here (see Retries, health-check failures, ejections).')
     .datasource(DATASOURCE)
     .span(12)
     .height(8)
-    .withTarget(query('A', `max by (backend) (${BALANCER_METRIC.backendUp}{${BACKENDS}})`, '{{backend}}'))
+    .withTarget(query('A', named(`max by (listener, backend) (${BALANCER_METRIC.backendUp}{${PICKED}})`), '{{name}}'))
     .mappings([
       {
         type: MappingType.ValueToText,
@@ -193,12 +235,13 @@ export function buildDashboard(): Dashboard {
   const active = graph(
     5,
     'Active requests by backend',
-    'Requests in flight from the balancer to each backend, sampled at every scrape. A slow or hanging backend piles up here first; least-connections, p2c and ewma steer new requests away from the tallest line.',
+    'Requests in flight from the balancer to each backend, sampled at every scrape (http listeners only: the open connections of tcp listeners are on Open connections by backend, in the L4 row). A slow or hanging backend piles up here first; least-connections, p2c and ewma steer new requests away from the tallest line.',
     12,
   )
     .unit('short')
     .decimals(0)
-    .withTarget(query('A', `sum by (backend) (${BALANCER_METRIC.activeRequests}{${BACKENDS}})`, '{{backend}}'));
+    // lb_backend_active_requests of a tcp listener counts its open connections: left out by the listener's tcp gauge.
+    .withTarget(query('A', `sum by (backend) (${BALANCER_METRIC.activeRequests}{${PICKED}} unless on (listener) ${BALANCER_METRIC.tcpActiveConnections}{${LISTENERS}})`, '{{backend}}'));
 
   const errors = graph(
     6,
@@ -207,7 +250,7 @@ export function buildDashboard(): Dashboard {
     8,
   )
     .unit('reqps')
-    .withTarget(query('A', `sum by (code) (rate(${BALANCER_METRIC.requests}{code=~"5.."}[$__rate_interval]))`, 'balancer {{code}}'))
+    .withTarget(query('A', `sum by (code) (rate(${BALANCER_METRIC.requests}{code=~"5..", ${LISTENERS}}[$__rate_interval]))`, 'balancer {{code}}'))
     .withTarget(query('B', `sum by (code) (rate(${LOADGEN_METRIC.requests}{code!~"2.."}[$__rate_interval]))`, 'client {{code}}'))
     .overrideByQuery('B', dashed);
 
@@ -218,17 +261,17 @@ export function buildDashboard(): Dashboard {
     8,
   )
     .unit('s')
-    .targets(latencyQueries())
+    .targets(quantileQueries(`${BALANCER_METRIC.requestDuration}_bucket{${PICKED}}`, `${LOADGEN_METRIC.duration}_bucket`))
     .overrideByRegexp('^client ', dashed);
 
   const loadgen = graph(
     8,
     'Load generator: target vs achieved',
-    'Target: the rate the load generator is asked for (RATE, changed at run time with PUT /rate). Settled: requests that got an answer or failed, per second; 2xx: those answered with success. Settled below target means the lab cannot keep up: every connection is waiting on a slow answer.',
+    'Target: the rate the HTTP load generators are asked for (RATE, changed at run time with PUT /rate; a TCP-mode loadgen\'s target, in new connections/s, is on TCP clients in the L4 row). Settled: requests that got an answer or failed, per second; 2xx: those answered with success. Settled below target means the lab cannot keep up: every connection is waiting on a slow answer.',
     8,
   )
     .unit('reqps')
-    .withTarget(query('A', `sum(${LOADGEN_METRIC.targetRate})`, 'target'))
+    .withTarget(query('A', `sum${httpLoadgens(LOADGEN_METRIC.targetRate)}`, 'target'))
     .withTarget(query('B', `sum(rate(${LOADGEN_METRIC.requests}[$__rate_interval]))`, 'settled'))
     .withTarget(query('C', `sum(rate(${LOADGEN_METRIC.requests}{code=~"2.."}[$__rate_interval]))`, '2xx'))
     .overrideByQuery('A', dashed);
@@ -236,13 +279,13 @@ export function buildDashboard(): Dashboard {
   const failures = graph(
     9,
     'Retries, health-check failures, ejections',
-    'Retries/s: tries that failed on this backend (refused, reset, per-try timeout) and went to another one: failures the clients did not see. Health-check failures/s: one per check interval while a backend is down. Ejections (bars, right axis, per rate interval): outlier detection took the backend out after consecutive 5xx or failed tries.',
+    'Retries/s: tries that failed on this backend (refused, reset, per-try timeout) and went to another one: failures the clients did not see (at L4 a failed connect is on Connect failures/s instead). Health-check failures/s: one per check interval while a backend is down, per listener that checks it ("echo/b1" in a file with listeners:). Ejections (bars, right axis, per rate interval): outlier detection took the backend out of that listener after consecutive 5xx or failed tries.',
     12,
   )
     .unit('ops')
-    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.retries}{${BACKENDS}}[$__rate_interval]))`, 'retries from {{backend}}'))
-    .withTarget(query('B', `sum by (backend) (rate(${BALANCER_METRIC.healthChecks}{result="fail", ${BACKENDS}}[$__rate_interval]))`, 'health check failed {{backend}}'))
-    .withTarget(query('C', `sum by (backend) (increase(${BALANCER_METRIC.ejections}{${BACKENDS}}[$__rate_interval]))`, 'ejections {{backend}}'))
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.retries}{${PICKED}}[$__rate_interval]))`, 'retries from {{backend}}'))
+    .withTarget(query('B', named(`sum by (listener, backend) (rate(${BALANCER_METRIC.healthChecks}{result="fail", ${PICKED}}[$__rate_interval]))`), 'health check failed {{name}}'))
+    .withTarget(query('C', named(`sum by (listener, backend) (increase(${BALANCER_METRIC.ejections}{${PICKED}}[$__rate_interval]))`), 'ejections {{name}}'))
     .overrideByQuery('C', [
       { id: 'custom.drawStyle', value: GraphDrawStyle.Bars },
       { id: 'custom.axisPlacement', value: AxisPlacement.Right },
@@ -264,15 +307,85 @@ export function buildDashboard(): Dashboard {
     .overrideByName('success', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'green' } }])
     .overrideByName('failure', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]);
 
+  // L4 (TCP): the tcp listeners and the TCP-mode loadgen. A backend killed at L4 breaks the connections
+  // open on it at once (clients see them reset), and new connections fail over: each connect to it
+  // fails and is retried on another backend until health checks take it out.
+  const l4Row = new RowBuilder('L4 (TCP)').id(12).collapsed(false);
+
+  const tcpConnections = graph(
+    13,
+    'Connections/s by backend',
+    'Client connections of the tcp listeners relayed per second (result="ok"), stacked by the backend that took them: the top edge is the total. A killed backend\'s band drops to 0 at once and the others widen: its new connections fail over (see Connect failures/s), so the total should not dip while a healthy backend remains. A connection is counted when it is relayed, however long it then stays open.',
+    8,
+  )
+    .unit('cps')
+    .fillOpacity(60)
+    .stacking(new StackingConfigBuilder().mode(StackingMode.Normal))
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.tcpConnections}{result="ok", ${PICKED}}[$__rate_interval]))`, '{{backend}}'));
+
+  const tcpOpen = graph(
+    14,
+    'Open connections by backend',
+    'Connections the tcp listeners relay now, by backend, sampled at every scrape (summed over the workers). Long-held connections pile up here; least-connections picks the lowest line. When a backend is killed its line falls to 0 at once: the connections open on it break (the clients see them reset) and are not moved; new ones go to the others. A drained or removed backend keeps its connections until they end or timeouts.drain closes them.',
+    8,
+  )
+    .unit('short')
+    .decimals(0)
+    .withTarget(query('A', `sum by (backend) (${BALANCER_METRIC.tcpActiveConnections}{${PICKED}})`, '{{backend}}'));
+
+  const tcpBytes = graph(
+    15,
+    'Bytes/s in and out',
+    'Bytes the tcp listeners relayed per second, for the picked backends. In: from the clients to the backends; out: from the backends to the clients (an echo backend sends back what it got, plus its greeting). A connection\'s bytes are counted when it closes, so long-held connections arrive as steps at their end, and those broken by a killed backend count what they had relayed until then.',
+    8,
+  )
+    .unit('Bps')
+    .withTarget(query('A', `sum(rate(${BALANCER_METRIC.tcpBytes}{direction="in", ${PICKED}}[$__rate_interval]))`, 'in: client → backend'))
+    .withTarget(query('B', `sum(rate(${BALANCER_METRIC.tcpBytes}{direction="out", ${PICKED}}[$__rate_interval]))`, 'out: backend → client'));
+
+  const tcpFailures = graph(
+    16,
+    'Connect failures/s',
+    'Connect failed: connects to this backend that were refused or timed out (timeouts.connect), per second; the client was retried on another backend (retries.attempts) and, when one took it, saw nothing of it. A killed backend shows a burst here until health checks (or outlier detection) take it out, then 0. No backend: client connections closed without a backend, because none was available or every try failed: these the clients do see, as resets.',
+    8,
+  )
+    .unit('cps')
+    .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.tcpConnections}{result="connect_failed", ${PICKED}}[$__rate_interval]))`, 'connect failed {{backend}}'))
+    .withTarget(query('B', `sum(rate(${BALANCER_METRIC.tcpConnections}{result="no_backend", ${LISTENERS}}[$__rate_interval]))`, 'no backend'))
+    .overrideByName('no backend', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]);
+
+  const tcpClients = graph(
+    17,
+    'TCP clients: target vs settled, by result',
+    'What the TCP-mode load generators saw, per second: connections settled by result. ok: greeting read, the payload echoed back intact, closed; refused, reset (closed before the echo was complete), timeout, mismatch (the echo or greeting was not what was sent), other. Target (dashed): new connections/s asked for. A killed backend shows as a burst of reset, one per connection it held; new connections keep succeeding on the others.',
+    8,
+  )
+    .unit('cps')
+    .withTarget(query('A', `sum${tcpLoadgens(LOADGEN_METRIC.targetRate)}`, 'target'))
+    .withTarget(query('B', `sum by (result) (rate(${LOADGEN_METRIC.tcpConnections}[$__rate_interval]))`, '{{result}}'))
+    .overrideByQuery('A', dashed)
+    .overrideByName('ok', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'green' } }]);
+
+  const tcpDuration = graph(
+    18,
+    'Connection duration p50 / p95 / p99: balancer vs client',
+    'How long relayed connections lasted, from the histograms (bucket bounds limit precision). Solid: at the balancer, from the client\'s connection to its close. Dashed: at the client, from opening the connection to its last echo (ok connections only). Held connections (the loadgen\'s HOLD) sit at the hold time; connections broken by a killed backend end early and are left out at the client.',
+    8,
+  )
+    .unit('s')
+    .targets(quantileQueries(`${BALANCER_METRIC.tcpConnectionDuration}_bucket{${PICKED}}`, `${LOADGEN_METRIC.tcpDuration}_bucket`))
+    .overrideByRegexp('^client ', dashed);
+
   return new DashboardBuilder('Load balancer lab')
     .uid(DASHBOARD_UID)
-    .description('The balancer, its backends and the load generator during an experiment: traffic split, errors, latency, health and reloads.')
+    .description('The balancer, its backends and the load generators during an experiment: traffic split, errors, latency, health and reloads, and L4 (TCP) connections.')
     .tags(['load-balancer-lab'])
     .readonly()
     .refresh('5s')
     .time({ from: 'now-15m', to: 'now' })
     .timezone('browser')
     .tooltip(DashboardCursorSync.Crosshair)
+    .withVariable(listenerVariable)
     .withVariable(backendVariable)
     // Rows of 24 grid units; the builder places panels left to right. The first row is placed by hand:
     // Algorithm and Workers share its first 4 units, one above the other, which the builder cannot do.
@@ -287,6 +400,14 @@ export function buildDashboard(): Dashboard {
     .withPanel(loadgen)
     .withPanel(failures)
     .withPanel(reloads)
+    // An expanded row: its panels follow it on the dashboard (a collapsed row would hold them).
+    .withRow(l4Row)
+    .withPanel(tcpConnections)
+    .withPanel(tcpOpen)
+    .withPanel(tcpBytes)
+    .withPanel(tcpFailures)
+    .withPanel(tcpClients)
+    .withPanel(tcpDuration)
     .build();
 }
 
