@@ -39,20 +39,20 @@ COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/balancer/dist balancer/dist
 COPY balancer/examples /etc/balancer
 USER node
-EXPOSE 8080 9090
+EXPOSE 8080 8081 8443 9090
 ENV BALANCER_CONFIG=/etc/balancer/compose.yaml
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "balancer/dist/main.js"]
 
-# Traffic on PORT (3000); fault injection and /metrics on CONTROL_PORT (3100). The health check asks
+# Traffic on PORT (3000), the TCP echo on TCP_PORT (4000); fault injection and /metrics on CONTROL_PORT (3100). The health check asks
 # the control port, so an injected fault (failing /health, hang) shows in the balancer, not in Docker.
 FROM runtime AS backend
 RUN npm ci --no-audit --no-fund --omit=dev --workspace=@lab/backend && npm cache clean --force
 COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/backend/dist backend/dist
 USER node
-EXPOSE 3000 3100
+EXPOSE 3000 3100 4000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CONTROL_PORT || 3100) + '/chaos').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "backend/dist/main.js"]

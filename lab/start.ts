@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { parseReadyLine } from '../common/src/ready.js';
+import { ensureCerts } from '../common/src/certs.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const rate = Number(process.env.LAB_RATE ?? 50);
@@ -27,7 +28,7 @@ const backends: ChildSpec[] = [1, 2, 3].map((n) => ({
   ports: [3000 + n, 3100 + n, 4000 + n],
   ready: 'backend',
 }));
-const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 9090], ready: 'balancer' };
+const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 8081, 8443, 9090], ready: 'balancer' };
 const loadgen: ChildSpec = {
   name: 'loadgen',
   script: 'loadgen/dist/main.js',
@@ -36,7 +37,15 @@ const loadgen: ChildSpec = {
   ready: 'loadgen',
 };
 
-const colours = [36, 32, 33, 35, 34, 31];
+const loadgenTcp: ChildSpec = {
+  name: 'loadgen-tcp',
+  script: 'loadgen/dist/main.js',
+  env: { TARGET_URL: 'tcp://127.0.0.1:8081', RATE: String(Number(process.env.LAB_TCP_RATE ?? 5)), HOLD: '10', CONNECTIONS: '200', METRICS_PORT: '9465' },
+  ports: [9465],
+  ready: 'loadgen',
+};
+
+const colours = [36, 32, 33, 35, 34, 31, 90];
 const running = new Map<string, ChildProcess>();
 let stopping = false;
 
@@ -106,7 +115,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  const all = [...backends, balancer, loadgen];
+  const all = [...backends, balancer, loadgen, loadgenTcp];
   const busy: string[] = [];
   for (const spec of all) for (const port of spec.ports) if (!(await portFree(port))) busy.push(`${port} (${spec.name})`);
   if (busy.length > 0) {
@@ -122,9 +131,13 @@ async function main(): Promise<void> {
   }
 
   try {
+    // The https listener's certificate, made here (and kept while it is good): no key is committed.
+    const certs = await ensureCerts(path.join(root, 'certs'));
+    say(`TLS certificates in certs/ (trust ${path.relative(root, certs.caCert)} to verify https://localhost:8443)`);
     await Promise.all(backends.map((spec, i) => start(spec, i)));
     await start(balancer, 3);
     await start(loadgen, 4);
+    await start(loadgenTcp, 5);
   } catch (error) {
     say((error as Error).message);
     await stop(1);
@@ -132,10 +145,13 @@ async function main(): Promise<void> {
   }
 
   say(`the lab is up:
-      proxy          http://127.0.0.1:8080/
+      proxy          http://127.0.0.1:8080/   (L7, listener web)
+      tcp echo       127.0.0.1:8081            (L4, listener echo: nc 127.0.0.1 8081)
+      https          https://localhost:8443/  (TLS, listener https: curl --cacert certs/ca.pem https://localhost:8443/)
       status page    http://127.0.0.1:9090/ (live backend states; switch the algorithm there)
       admin API      http://127.0.0.1:9090/backends   http://127.0.0.1:9090/metrics
       loadgen        ${rate} requests/s, client metrics on http://127.0.0.1:9464/metrics
+      loadgen-tcp    ${loadgenTcp.env!.RATE} connections/s to :8081, each held 10 s, client metrics on http://127.0.0.1:9465/metrics
       backends       http://127.0.0.1:3001 … 3003 (direct, bypassing the balancer)
       fault control  http://127.0.0.1:3101/chaos … 3103/chaos, e.g.
                      curl -X PUT localhost:3102/chaos -d '{"latencyMs": 300}'

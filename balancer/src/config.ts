@@ -139,7 +139,12 @@ const LISTENER_KEYS = Object.keys(listenerKeys);
 
 const listenerName = z.string({ error: 'every listener needs a name' }).regex(/^[a-z0-9-]+$/, 'a listener name may contain only a-z, 0-9 and -').max(64, 'at most 64 characters');
 
-const listenerSchema = z.strictObject({ name: listenerName, ...listenerKeys });
+const listenerSchema = z.strictObject({
+  name: listenerName,
+  ...listenerKeys,
+  /** discoveryPort: this listener also takes the backends that discovery.dns finds, on this port (the first listener takes them on discovery.dns.port) */
+  discoveryPort: port.refine((value) => value > 0, 'port must be 1-65535').optional(),
+});
 
 const configSchema = z.strictObject({
   ...listenerKeys,
@@ -300,7 +305,7 @@ export function validateConfig(document: unknown, source = 'config', positions =
         for (const problem of error.problems) problems.push(located([...at, ...problem.path.split(/\.|(?=\[)/).filter(Boolean).map(keyOf)], problem.message));
         return;
       }
-      const resolved = resolveListener(listener, index === 0 ? parsed.discovery : undefined);
+      const resolved = resolveListener(listener, discoveryFor(parsed.discovery, index, listener.discoveryPort));
       checkListener(resolved, at, located, problems);
       indexed.push([index, resolved]);
     });
@@ -332,8 +337,15 @@ function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** discoveryFor: what DNS discovery feeds a listener: the first one on discovery.dns.port, any other that sets discoveryPort on that. */
+function discoveryFor(discovery: ParsedConfig['discovery'], index: number, discoveryPort: number | undefined): ParsedConfig['discovery'] {
+  if (!discovery) return undefined;
+  if (discoveryPort !== undefined) return { dns: { ...discovery.dns, port: discoveryPort } };
+  return index === 0 ? discovery : undefined;
+}
+
 /** resolveListener applies the defaults that depend on the mode. */
-function resolveListener(listener: ParsedListener, discovery: ParsedConfig['discovery']): ListenerConfig {
+function resolveListener(listener: Omit<ParsedListener, 'discoveryPort'> & { discoveryPort?: number | undefined }, discovery: ParsedConfig['discovery']): ListenerConfig {
   const mode = listener.mode ?? 'http';
   return {
     name: listener.name,
@@ -352,6 +364,7 @@ function resolveListener(listener: ParsedListener, discovery: ParsedConfig['disc
     proxyProtocol: listener.proxyProtocol ?? 'off',
     tls: listener.tls,
     upstreamTls: listener.upstreamTls,
+    ...(listener.discoveryPort !== undefined ? { discoveryPort: listener.discoveryPort } : {}),
     discovery,
   };
 }
@@ -374,7 +387,6 @@ function checkListener(listener: ListenerConfig, at: readonly PropertyKey[], loc
     }
   });
   if (listener.backends.length === 0 && !listener.discovery) problems.push(located([...at, 'backends'], 'at least one backend is needed (or discovery.dns)'));
-  if (listener.discovery && listener.mode !== 'http') problems.push(located(['discovery'], `DNS discovery feeds the first listener, which must be in http mode (it is ${listener.mode})`));
   for (const key of ['perTry', 'request', 'connect'] as const) {
     if (listener.timeouts[key] === 0) problems.push(located([...at, 'timeouts', key], 'must be more than 0'));
   }

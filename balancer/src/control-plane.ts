@@ -211,7 +211,7 @@ export class ControlPlane implements DataPlaneReporter {
     }
     for (const id of wanted) {
       const existing = this.pool.get(id);
-      if (!existing) this.pool.add({ url: `http://${id}`, weight: 1 }, 'dns');
+      if (!existing) this.pool.add({ url: `${this.current.mode === 'tcp' ? 'tcp' : 'http'}://${id}`, weight: 1 }, 'dns');
       else if (existing.source !== 'dns') log.info(`dns discovery: ${id} is already a configured backend; not added twice`);
     }
   }

@@ -66,7 +66,7 @@ export async function runPrimary(): Promise<void> {
   }
   const workers = workerCount(config);
   if (checkOnly) {
-    const listeners = config.listeners.map((listener) => `${listener.name} (${listener.mode}, ${listener.backends.length} backends, ${listener.algorithm})`);
+    const listeners = config.listeners.map((listener) => `${listener.name} (${listener.mode}, ${listener.discovery ? `backends from DNS ${listener.discovery.dns.name}:${listener.discovery.dns.port}` : `${listener.backends.length} backends`}, ${listener.algorithm})`);
     process.stdout.write(`configuration ${configFile} is valid: ${config.listenersKey ? `listeners ${listeners.join(', ')}` : `${config.listeners[0]!.backends.length} backends, algorithm ${config.listeners[0]!.algorithm}`}, ${workers} worker${workers === 1 ? '' : 's'}\n`);
     return;
   }

@@ -10,6 +10,7 @@ import { load as loadYaml } from 'js-yaml';
 import { parseDuration } from '../../common/src/durations.js';
 import { composeCommand, composeFile, containerSuiteSkip, dockerUnavailableReason, labImageEnv, projectLeftovers, runOrThrow } from '../helpers/docker.js';
 import { getJson, httpRequest, metricValue, waitFor } from '../helpers/http.js';
+import { connectTcp } from '../helpers/tcp.js';
 import { freePort } from '../helpers/processes.js';
 
 const skip = containerSuiteSkip(await dockerUnavailableReason(), 'compose lab');
@@ -38,7 +39,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
       }),
     ) as { services: Record<string, ComposeService> };
     const services = config.services;
-    assert.deepEqual(Object.keys(services).sort(), ['backend', 'balancer', 'grafana', 'loadgen', 'prometheus']);
+    assert.deepEqual(Object.keys(services).sort(), ['backend', 'balancer', 'grafana', 'loadgen', 'loadgen-tcp', 'prometheus']);
     assert.equal(services.backend!.deploy?.replicas, 3);
     assert.equal(services.backend!.ports, undefined, 'backends are reachable only through the balancer');
     for (const [name, service] of Object.entries(services)) {
@@ -53,7 +54,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
 
   test('up --wait, traffic reaches all 3 replicas, --scale backend=5 is discovered, down -v leaves nothing', async (t) => {
     const project = `lbsmoke${process.pid}`;
-    const ports = { LAB_PROXY_PORT: await freePort(), LAB_ADMIN_PORT: await freePort(), LAB_LOADGEN_PORT: await freePort(), LAB_PROMETHEUS_PORT: await freePort() };
+    const ports = { LAB_PROXY_PORT: await freePort(), LAB_TCP_PORT: await freePort(), LAB_ADMIN_PORT: await freePort(), LAB_LOADGEN_PORT: await freePort(), LAB_PROMETHEUS_PORT: await freePort() };
     const env: Record<string, string> = { ...(await labImageEnv()), LAB_RATE: '20', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
     const compose = composeCommand(project, env);
     const proxy = `http://127.0.0.1:${ports.LAB_PROXY_PORT}`;
@@ -75,6 +76,19 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     }
     console.log(`# 60 requests through the balancer: ${JSON.stringify(Object.fromEntries(seen))}`);
     assert.equal(seen.size, 3, 'every replica answers');
+
+    // The echo listener (L4) relays connections to the replicas' TCP port, found by the same DNS name.
+    const greetings = new Set<string>();
+    await waitFor('the tcp listener to reach all 3 replicas', async () => {
+      const client = await connectTcp(ports.LAB_TCP_PORT);
+      try {
+        greetings.add(await client.greeting(2_000));
+      } finally {
+        client.socket.destroy();
+      }
+      return greetings.size === 3;
+    }, 30_000, 50);
+    console.log(`# tcp listener greetings from ${[...greetings].join(', ')}`);
 
     const loadgenOk = await waitFor('the loadgen reports answered requests', async () => {
       const text = (await httpRequest(`http://127.0.0.1:${ports.LAB_LOADGEN_PORT}/metrics`)).body;
