@@ -89,6 +89,20 @@ test('least-connections takes the least loaded per unit of weight, and equal bac
   assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, `in flight ${loads.join(', ')}: never more than one apart`);
 });
 
+test('least-connections: requests that end before the next pick (every load back at 0) still go to every backend in turn', () => {
+  const backends = testBackends(1, 1, 1);
+  const algorithm = createAlgorithm('least-connections', options);
+  const picks = Array.from({ length: 9 }, () => {
+    const picked = algorithm.pick(backends, context())!;
+    picked.load.begin();
+    algorithm.loadChanged!(picked);
+    picked.load.end();
+    algorithm.loadChanged!(picked);
+    return picked.id;
+  });
+  assert.deepEqual(picks, ['b1', 'b2', 'b3', 'b1', 'b2', 'b3', 'b1', 'b2', 'b3']);
+});
+
 test('least-connections follows load changes it is told of: a backend that gets busy stops being picked', () => {
   const backends = testBackends(1, 1, 1);
   const algorithm = createAlgorithm('least-connections', options);
