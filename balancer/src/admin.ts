@@ -147,6 +147,7 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
         balancer.listeners().map((plane) => ({
           name: plane.name,
           mode: plane.config.mode,
+          tls: plane.config.tls !== undefined,
           address: hostPort(plane.config.listen.host, plane.boundPort),
           algorithm: plane.config.algorithm,
           engine: plane.config.engine,
