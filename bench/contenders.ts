@@ -68,7 +68,7 @@ export const requiredBinary: Partial<Record<ContenderName, string>> = { nginx: '
 const running = new Set<BenchProcess>();
 const STOP_GRACE_MS = 5_000;
 /** Backends and reference proxies are TypeScript: children load tsx as `npm run bench` itself does. */
-const TSX_ENV = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import tsx`.trim() };
+export const TSX_ENV = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import tsx`.trim() };
 
 /** stopAll stops every child still running (SIGTERM, SIGKILL after a grace period). */
 export async function stopAll(): Promise<void> {
@@ -103,7 +103,7 @@ function register(name: string, pid: number, stop: () => Promise<void>): BenchPr
 }
 
 /** startNode starts `node <script>` through the test helper and waits for the ready line of `ready`, registered from the moment it spawns. */
-async function startNode(name: string, script: string, args: string[], ready: string, env: Record<string, string> = {}) {
+export async function startNode(name: string, script: string, args: string[], ready: string, env: Record<string, string> = {}) {
   const { service } = await startService(name, script, { args, env });
   const child = register(name, service.child.pid!, () => stopService(service));
   const fields = await service.waitForReady(ready);
@@ -272,7 +272,7 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
 }
 
 /** waitForHealthyBackends polls the balancer's admin API until every backend is healthy, so that no run measures a warming pool. */
-async function waitForHealthyBackends(adminUrl: string): Promise<void> {
+export async function waitForHealthyBackends(adminUrl: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const { status, body } = await httpGet(`${adminUrl}/backends`);
@@ -283,7 +283,7 @@ async function waitForHealthyBackends(adminUrl: string): Promise<void> {
 }
 
 /** fillTemplate fills the {{name}} placeholders of bench/configs/<template>. */
-function fillTemplate(template: string, values: Record<string, string>): string {
+export function fillTemplate(template: string, values: Record<string, string>): string {
   return readFileSync(path.join(repoRoot, 'bench', 'configs', template), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
     const value = values[key];
     if (value === undefined) throw new Error(`bench/configs/${template}: no value for {{${key}}}`);
@@ -292,7 +292,7 @@ function fillTemplate(template: string, values: Record<string, string>): string 
 }
 
 /** writeFile writes a generated file into the setup's directory and returns its path. */
-function writeFile(setup: Setup, name: string, text: string): string {
+export function writeFile(setup: Setup, name: string, text: string): string {
   const file = path.join(setup.dir, name);
   writeFileSync(file, text);
   return file;
@@ -303,7 +303,7 @@ function writeConfig(setup: Setup, template: string, values: Record<string, stri
   return writeFile(setup, template, fillTemplate(template, values));
 }
 
-function packageVersion(folder: string): string {
+export function packageVersion(folder: string): string {
   try {
     return (JSON.parse(readFileSync(path.join(repoRoot, folder, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {

@@ -61,3 +61,20 @@ export function cpuSeconds(pid: number): number {
 export function ownCpuSeconds(pid: number): number {
   return (readStat(pid)?.ticks ?? 0) / clockTicks;
 }
+
+/**
+ * machineCpuSeconds is the CPU time of the whole machine so far from the first line of /proc/stat:
+ * busy (user, nice, system, irq, softirq, steal) and all (busy plus idle and iowait), over every core.
+ * A difference of two readings over a run says how busy the cores were, whoever used them.
+ */
+export function machineCpuSeconds(): { busy: number; all: number } {
+  let fields: number[];
+  try {
+    fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch {
+    return { busy: Number.NaN, all: Number.NaN };
+  }
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy / clockTicks, all: (busy + idle + iowait) / clockTicks };
+}

@@ -19,15 +19,17 @@ import { runAll, type Running } from './load.js';
 import { formatPickTables, pickSizes, runPick } from './pick.js';
 import { formatTables, planProxies, summarize } from './proxies.js';
 import { readSettings, type Settings } from './settings.js';
+import { formatTcpTables, runTcp, summarizeTcp, tcpPlanSeconds, TCP_GOAL } from './tcp.js';
 import { formatWorkersTables, planWorkers, runWorkers, summarizeWorkers, workersContenders } from './workers.js';
 
 /**
- * npm run bench: four parts, each selectable with BENCH_PARTS. "proxies": the balancer (on each
+ * npm run bench: five parts, each selectable with BENCH_PARTS. "proxies": the balancer (on each
  * engine) beside bare Node proxies and, where installed, nginx, HAProxy and Caddy, loaded in turn
  * by autocannon over alternating rounds, with each proxy's own CPU time read from /proc. "pick": the
  * cost of one pick per balancing algorithm as the number of backends grows. "concurrency": proxy CPU
  * per request at 10, 100 and 1,000 connections. "workers": the balancer with one and two traffic
- * workers, and how evenly connections and requests spread over them. See bench/README.md.
+ * workers, and how evenly connections and requests spread over them. "tcp": raw TCP throughput
+ * through the balancer's tcp listener against a direct connection and a bare Node relay. See bench/README.md.
  */
 
 const settings = ((): Settings => {
@@ -101,7 +103,8 @@ function announcePlan(selected: readonly ContenderName[], levels: readonly numbe
   const concurrency = settings.concurrencyRounds * selected.filter(inConcurrency).length * levels.length * run;
   const workers = settings.workersRounds * workersCount * run;
   const pick = has('pick') ? 8 * pickSizes.length * (2 * settings.pickSeconds + 0.1) + 10 : 0;
-  progress(`bench: parts ${settings.parts.join(', ')}; about ${Math.ceil((proxies + concurrency + workers + pick) / 10) * 10} s`);
+  const tcp = has('tcp') ? tcpPlanSeconds(settings) : 0;
+  progress(`bench: parts ${settings.parts.join(', ')}; about ${Math.ceil((proxies + concurrency + workers + pick + tcp) / 10) * 10} s`);
   if (has('proxies')) {
     progress(
       `proxies: ${settings.rounds} rounds x ${proxyCount} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
@@ -117,6 +120,12 @@ function announcePlan(selected: readonly ContenderName[], levels: readonly numbe
     progress(
       `workers: ${settings.workersRounds} rounds x ${workersCount} contenders, ${settings.warmupSeconds} s warm-up + ${settings.durationSeconds} s measured each, ` +
         `${settings.workersConnections} connections, pipelining ${settings.pipelining}`,
+    );
+  }
+  if (has('tcp')) {
+    progress(
+      `tcp: ${settings.tcpRounds} rounds x 1 and ${settings.tcpStreams} streams x direct, node-pipe, ${settings.tcpWorkers.map((workers) => `balancer-w${workers}`).join(', ')}, ` +
+        `${settings.tcpMegabytes} MB per transfer after a warm-up of a quarter of that`,
     );
   }
 }
@@ -142,7 +151,7 @@ function writeReport(report: Record<string, unknown> & { date: string }): void {
 
 async function main(dir: string): Promise<void> {
   const loadParts = has('proxies') || has('concurrency') || has('workers');
-  if (loadParts && !existsSync(path.join(repoRoot, 'balancer', 'dist', 'main.js'))) {
+  if ((loadParts || has('tcp')) && !existsSync(path.join(repoRoot, 'balancer', 'dist', 'main.js'))) {
     throw new Error('balancer/dist/main.js is missing: run `npm run build` (npm run bench does)');
   }
   const { selected, skipped } = selectContenders();
@@ -163,6 +172,10 @@ async function main(dir: string): Promise<void> {
   const concurrencyRuns = await runAll(planConcurrency(concurrencyRunning, levels, settings), backendProcesses, progress);
   const workersRunning = contenders.filter((contender) => inWorkers(contender.name));
   const workersRuns = await runWorkers(planWorkers(workersRunning, settings), backendProcesses, progress);
+  // The tcp part last, with processes of its own (started and stopped by it), after the HTTP contenders are stopped.
+  if (has('tcp')) await stopAll();
+  const tcp = has('tcp') ? await runTcp(settings, dir, progress) : undefined;
+  const tcpSummary = tcp ? summarizeTcp(tcp) : [];
 
   const summary = summarize(proxyRunning.map((contender) => contender.name), proxyRuns);
   const concurrencySummary = summarizeConcurrency(concurrencyRunning.map((contender) => contender.name), levels, concurrencyRuns);
@@ -196,10 +209,21 @@ async function main(dir: string): Promise<void> {
         'of the connections accepted and requests answered during the measured seconds, from GET /workers, workers in the order they started.',
     );
   }
+  if (tcp) {
+    const streams = tcp.streams.join(' and ');
+    print(`\n== tcp: ${tcp.megabytes} MB per transfer, directly, through a bare Node relay and through the balancer's tcp listener, ${streams} streams, medians over ${tcp.rounds} rounds\n\n${formatTcpTables(tcpSummary)}\n`);
+    print(
+      'The client (this process) writes 64 KiB chunks to bench/tcp-sink.ts, which counts the bytes and answers with the count once the client has ended: ' +
+        'MB/s = MB / seconds from the first connect to the last count (MB = 2^20 bytes). "vs direct", "vs node-pipe" = median over rounds of MB/s divided by ' +
+        'that path\'s at the same streams in the same round. CPU-s/GB: user + system CPU per GB sent of the relay (node-pipe, or the balancer\'s primary and ' +
+        'workers), the sink and the client. relay cores: the relay\'s CPU-seconds per second (about 1.00: one busy thread, the limit); machine busy: the whole ' +
+        `machine's (/proc/stat: every other process and the kernel's softirq work included). Goal: through the balancer, ${TCP_GOAL.toFixed(2)}x of direct for one stream.`,
+    );
+  }
   if (tooMany.length > 0) print(tooManyMessage(tooMany, fileLimit));
   for (const { contender, reason } of skipped) print(`${contender}: ${reason}`);
-  const marked = [...proxyRuns, ...concurrencyRuns, ...workersRuns].filter((run) => run.problems.length > 0);
-  if (marked.length > 0) print(`${marked.length} run(s) MARKED: errors or non-2xx answers, see the progress lines above`);
+  const marked = [...proxyRuns, ...concurrencyRuns, ...workersRuns, ...(tcp?.runs ?? [])].filter((run) => run.problems.length > 0);
+  if (marked.length > 0) print(`${marked.length} run(s) MARKED: errors, non-2xx answers or (tcp) streams not counted in full, see the progress lines above`);
 
   writeReport({
     date: new Date(started).toISOString(),
@@ -214,6 +238,7 @@ async function main(dir: string): Promise<void> {
     pick: has('pick') ? { sizes: pickSizes, secondsPerCell: settings.pickSeconds, results: pick } : undefined,
     concurrency: has('concurrency') ? { levels, skippedLevels: tooMany, summary: concurrencySummary, runs: concurrencyRuns } : undefined,
     workers: has('workers') ? { connections: settings.workersConnections, rounds: settings.workersRounds, summary: workersSummary, runs: workersRuns } : undefined,
+    tcp: tcp ? { ...tcp, summary: tcpSummary } : undefined,
   });
 }
 

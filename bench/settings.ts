@@ -2,7 +2,7 @@ import { contenderNames, type ContenderName } from './contenders.js';
 
 /** The benchmark's settings, from BENCH_* environment variables (see bench/README.md). */
 
-export const partNames = ['proxies', 'pick', 'concurrency', 'workers'] as const;
+export const partNames = ['proxies', 'pick', 'concurrency', 'workers', 'tcp'] as const;
 export type PartName = (typeof partNames)[number];
 
 function envNumber(name: string, fallback: number, min: number): number {
@@ -10,6 +10,12 @@ function envNumber(name: string, fallback: number, min: number): number {
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
   if (!Number.isFinite(value) || value < min) throw new Error(`${name}=${JSON.stringify(text)}: expected a number of at least ${min}`);
+  return value;
+}
+
+function envInteger(name: string, fallback: number, min: number): number {
+  const value = envNumber(name, fallback, min);
+  if (!Number.isInteger(value)) throw new Error(`${name}=${JSON.stringify(process.env[name])}: expected a whole number`);
   return value;
 }
 
@@ -38,7 +44,7 @@ function envLevels(name: string, fallback: readonly number[]): number[] {
 /** readSettings reads the BENCH_* variables; it throws on a value it cannot use. */
 export function readSettings() {
   return {
-    /** BENCH_PARTS: which parts run (default all four; the tables always print in the order proxies, pick, concurrency, workers) */
+    /** BENCH_PARTS: which parts run (default all five; the tables always print in the order proxies, pick, concurrency, workers, tcp) */
     parts: envNames('BENCH_PARTS', partNames, partNames),
     /** BENCH_SKIP: contenders to leave out of every part */
     skip: new Set<ContenderName>(envNames('BENCH_SKIP', contenderNames, [])),
@@ -61,6 +67,14 @@ export function readSettings() {
     workersConnections: envNumber('BENCH_WORKERS_CONNECTIONS', 100, 1),
     /** BENCH_PICK_SECONDS: timed seconds per cell of the pick table (default 0.3) */
     pickSeconds: envNumber('BENCH_PICK_SECONDS', 0.3, 0.01),
+    /** BENCH_TCP_MB: MB (2^20 bytes) sent per measured transfer of the tcp part, over one stream or split over the streams (default 512) */
+    tcpMegabytes: envNumber('BENCH_TCP_MB', 512, 1),
+    /** BENCH_TCP_STREAMS: connections at once of the tcp part's second shape; the first is always one stream (default 50) */
+    tcpStreams: envInteger('BENCH_TCP_STREAMS', 50, 1),
+    /** BENCH_TCP_ROUNDS: rounds of the tcp part; each makes every transfer once (default 5: the transfers are short) */
+    tcpRounds: envInteger('BENCH_TCP_ROUNDS', 5, 1),
+    /** BENCH_TCP_WORKERS: the balancers of the tcp part, by their traffic workers (default 1,2) */
+    tcpWorkers: envLevels('BENCH_TCP_WORKERS', [1, 2]),
   };
 }
 
