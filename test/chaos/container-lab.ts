@@ -2,7 +2,8 @@
  * The chaos lab in containers (testcontainers): the project's own backend and balancer images on one
  * user-defined network per suite, backends reached by their network alias, load through the balancer's
  * published port, faults through the Docker API (dockerode): kill, stop, pause/unpause, network
- * disconnect/connect, start, restart, and SIGHUP.
+ * disconnect/connect, start, restart, and SIGHUP. In the L4 lab (LabOptions.tcp) the balancer's tcp listener
+ * `echo` (container port 8081, published on a fixed host port) relays to the backends' echo port 4000.
  */
 import type { TestContext } from 'node:test';
 import { GenericContainer, Network, Wait, getContainerRuntimeClient, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
@@ -10,7 +11,7 @@ import { putChaos } from '../helpers/backend.js';
 import { labImageEnv } from '../helpers/docker.js';
 import { httpRequest } from '../helpers/http.js';
 import { freePort, repoRoot } from '../helpers/processes.js';
-import { BACKENDS, balancerSettings, type BackendId, type ChaosLab, type LabDriver, type LabOptions } from './scenarios.js';
+import { BACKENDS, balancerSettings, l4BalancerSettings, type BackendId, type ChaosLab, type LabDriver, type LabOptions } from './scenarios.js';
 
 // Ryuk (testcontainers' reaper) is an image that cannot be pulled without a registry; this suite removes what it starts.
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
@@ -22,6 +23,10 @@ const IMAGES = { backend: 'lb-lab-chaos/backend:latest', balancer: 'lb-lab-chaos
 const SUITE_LABEL = 'lb-lab.chaos-suite';
 const TRAFFIC_PORT = 3000;
 const CONTROL_PORT = 3100;
+/** The backend's TCP echo port (TCP_PORT's default), and the balancer's tcp listeners in the L4 lab. */
+const ECHO_PORT = 4000;
+const ECHO_LISTEN_PORT = 8081;
+const WITNESS_LISTEN_PORT = 8082;
 const CONFIG_FILE = '/etc/balancer/chaos.yaml';
 /** docker stop's grace period for a backend: it drains its requests in flight well within this. */
 const STOP_GRACE_S = 10;
@@ -86,14 +91,37 @@ export class ContainerDriver implements LabDriver {
     };
 
     // Published on fixed host ports, so that the balancer keeps its address across a restart.
-    const [proxyPort, adminPort] = [await freePort(), await freePort()];
+    const [proxyPort, adminPort, tcpPort] = [await freePort(), await freePort(), await freePort()];
+    const httpUrls = BACKENDS.map((id) => `http://${id}:${TRAFFIC_PORT}`);
+    const admin = { host: '0.0.0.0', port: 9090 };
     const config = (o: LabOptions): string =>
-      JSON.stringify({ listen: { host: '0.0.0.0', port: 8080 }, admin: { host: '0.0.0.0', port: 9090 }, ...balancerSettings(BACKENDS.map((id) => `http://${id}:${TRAFFIC_PORT}`), o) }, null, 2);
+      JSON.stringify(
+        options.tcp
+          ? {
+              admin,
+              // A reload keeps the lab's listeners: the tcp ones do not come and go with a scenario's variants.
+              ...l4BalancerSettings(
+                {
+                  web: { host: '0.0.0.0', port: 8080 },
+                  echo: { host: '0.0.0.0', port: ECHO_LISTEN_PORT },
+                  witness: { host: '0.0.0.0', port: WITNESS_LISTEN_PORT },
+                  httpUrls,
+                  tcpUrls: BACKENDS.map((id) => `tcp://${id}:${ECHO_PORT}`),
+                  healthPort: TRAFFIC_PORT,
+                },
+                { ...o, tcp: options.tcp },
+              ),
+            }
+          : { listen: { host: '0.0.0.0', port: 8080 }, admin, ...balancerSettings(httpUrls, o) },
+        null,
+        2,
+      );
+    const exposed = [{ container: 8080, host: proxyPort }, { container: 9090, host: adminPort }, ...(options.tcp ? [{ container: ECHO_LISTEN_PORT, host: tcpPort }] : [])];
     let log = '';
     const balancer = await labelled(IMAGES.balancer)
       .withEnvironment({ BALANCER_CONFIG: CONFIG_FILE })
       .withCopyContentToContainer([{ content: config(options), target: CONFIG_FILE, mode: 0o644 }])
-      .withExposedPorts({ container: 8080, host: proxyPort }, { container: 9090, host: adminPort })
+      .withExposedPorts(...exposed)
       .withWaitStrategy(Wait.forLogMessage(/balancer listening/))
       .withLogConsumer((stream) => stream.on('data', (chunk: Buffer | string) => (log += chunk.toString())))
       .start();
@@ -103,6 +131,7 @@ export class ContainerDriver implements LabDriver {
     return {
       proxyUrl: `http://${host}:${proxyPort}`,
       adminUrl: `http://${host}:${adminPort}`,
+      ...(options.tcp ? { tcp: { host, port: tcpPort } } : {}),
       async kill(id) {
         await dockerContainer(id).kill({ signal: 'SIGKILL' });
         await dockerContainer(id).wait({ condition: 'not-running' });

@@ -1,14 +1,18 @@
 /**
  * The chaos lab as local processes: backend/dist/main.js and balancer/dist/main.js on 127.0.0.1, faults by
  * real signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT, SIGHUP) and restarts on the same port.
+ *
+ * The L4 lab (LabOptions.tcp) puts each backend on an address of its own, 127.0.0.11 to 127.0.0.13, with the
+ * same HTTP and echo ports: the tcp listener's healthCheck.port is one port for all its backends. A restarted
+ * backend gets its address and ports back.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
-import type { RunningBackend } from '../helpers/backend.js';
+import { startBackend, type RunningBackend } from '../helpers/backend.js';
 import { httpRequest } from '../helpers/http.js';
 import { startBackendProcess, startBalancer, type RunningBalancer } from '../helpers/lab.js';
 import { freePort } from '../helpers/processes.js';
-import { BACKENDS, balancerSettings, type BackendId, type ChaosLab, type LabDriver, type LabOptions } from './scenarios.js';
+import { BACKENDS, balancerSettings, l4BalancerSettings, type BackendId, type ChaosLab, type L4Layout, type LabDriver, type LabOptions } from './scenarios.js';
 
 export const processDriver: LabDriver = {
   suite: 'processes',
@@ -17,6 +21,7 @@ export const processDriver: LabDriver = {
 };
 
 async function startProcessLab(t: TestContext, options: LabOptions = {}): Promise<ChaosLab> {
+  if (options.tcp) return startL4ProcessLab(t, options);
   const ports = await Promise.all(BACKENDS.map(() => freePort()));
   const backends = new Map<BackendId, RunningBackend>();
   const startOne = async (id: BackendId): Promise<void> => {
@@ -45,6 +50,58 @@ async function startProcessLab(t: TestContext, options: LabOptions = {}): Promis
     async reload(o) {
       current = o;
       writeFileSync(balancer.configFile, JSON.stringify(config(o), null, 2));
+      balancer.service.child.kill('SIGHUP');
+    },
+    async restartBalancer() {
+      await balancer.service.stop('SIGTERM');
+      balancer = await startBalancer(t, config(current));
+    },
+    upgradeBalancer: async () => void balancer.service.child.kill('SIGUSR2'),
+    balancerProcesses: async () => 1 + childrenOf(balancer.service.child.pid!).length,
+    balancerLog: () => balancer.service.output(),
+  };
+}
+
+/** The L4 lab: backends on 127.0.0.11-13 with one HTTP port and one echo port, the listeners `web` and `echo` (and the witness). */
+async function startL4ProcessLab(t: TestContext, options: LabOptions): Promise<ChaosLab> {
+  const hosts = BACKENDS.map((_, i) => `127.0.0.${11 + i}`);
+  const [httpPort, tcpPort] = [await freePort(), await freePort()];
+  const backends = new Map<BackendId, RunningBackend>();
+  const startOne = async (id: BackendId): Promise<void> => {
+    const backend = await startBackend(id, { HOST: hosts[BACKENDS.indexOf(id)]!, PORT: String(httpPort), TCP_PORT: String(tcpPort) });
+    t.after(() => backend.service.stop('SIGKILL'));
+    backends.set(id, backend);
+  };
+  await Promise.all(BACKENDS.map(startOne));
+  const backend = (id: BackendId): RunningBackend => backends.get(id)!;
+
+  const admin = { host: '127.0.0.1', port: await freePort() };
+  const layout: L4Layout = {
+    web: { host: '127.0.0.1', port: await freePort() },
+    echo: { host: '127.0.0.1', port: await freePort() },
+    witness: { host: '127.0.0.1', port: 0 },
+    httpUrls: hosts.map((host) => `http://${host}:${httpPort}`),
+    tcpUrls: hosts.map((host) => `tcp://${host}:${tcpPort}`),
+    healthPort: httpPort,
+  };
+  const config = (o: LabOptions): Record<string, unknown> => ({ admin, ...l4BalancerSettings(layout, o) });
+  let current: LabOptions = options;
+  let balancer: RunningBalancer = await startBalancer(t, config(current));
+
+  return {
+    proxyUrl: balancer.url,
+    adminUrl: balancer.adminUrl,
+    tcp: layout.echo,
+    kill: async (id) => void (await backend(id).service.stop('SIGKILL')),
+    stop: async (id) => void (await backend(id).service.stop('SIGTERM')),
+    pause: async (id) => void backend(id).service.child.kill('SIGSTOP'),
+    unpause: async (id) => void backend(id).service.child.kill('SIGCONT'),
+    start: startOne,
+    healthy: async (id) => (await httpRequest(`${backend(id).url}/health`, { timeoutMs: 300 })).status === 200,
+    chaos: async (id, patch) => void (await backend(id).chaos(patch)),
+    async reload(o) {
+      current = { ...o, tcp: options.tcp };
+      writeFileSync(balancer.configFile, JSON.stringify(config(current), null, 2));
       balancer.service.child.kill('SIGHUP');
     },
     async restartBalancer() {

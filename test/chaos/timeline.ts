@@ -39,6 +39,8 @@ export interface Timeline {
   suite: string;
   scenario: string;
   title: string;
+  /** what the bars count: requests (the default, HTTP scenarios) or connections (L4 scenarios) */
+  unit?: 'requests' | 'connections';
   backends: string[];
   figures: Record<string, unknown>;
   seconds: Second[];
@@ -46,8 +48,11 @@ export interface Timeline {
   stateChanges: StateChange[];
 }
 
-/** watchStates polls GET /backends every intervalMs until stopped; polls that fail (balancer restarting) are skipped. */
-export function watchStates(adminUrl: string, started: number, intervalMs = 100) {
+/**
+ * watchStates polls GET /backends (or another listing of the same shape, such as /listeners/echo/backends)
+ * every intervalMs until stopped; polls that fail (balancer restarting) are skipped.
+ */
+export function watchStates(adminUrl: string, started: number, intervalMs = 100, path = '/backends') {
   const changes: StateChange[] = [];
   const initial = new Map<string, string>();
   const last = new Map<string, string>();
@@ -55,7 +60,7 @@ export function watchStates(adminUrl: string, started: number, intervalMs = 100)
   const loop = (async () => {
     while (running) {
       try {
-        const views = await getJson<{ id: string; state: string }[]>(`${adminUrl}/backends`);
+        const views = await getJson<{ id: string; state: string }[]>(`${adminUrl}${path}`);
         const atMs = performance.now() - started;
         for (const { id, state } of views) {
           const from = last.get(id);
@@ -115,7 +120,7 @@ const ERROR_COLOR = '#e15759';
 
 const escapeXml = (text: string): string => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** timelineSvg: stacked requests per second per backend, errors in red on top, dashed lines for faults, thin lines for state changes. */
+/** timelineSvg: stacked requests (or connections) per second per backend, errors in red on top, dashed lines for faults, thin lines for state changes. */
 export function timelineSvg(timeline: Timeline): string {
   const width = 960;
   const height = 360;
@@ -154,7 +159,7 @@ export function timelineSvg(timeline: Timeline): string {
   for (const count of [0, yMax / 2, yMax]) parts.push(`<text x="${left - 6}" y="${y(count) + 4}" font-size="11" text-anchor="end">${count}</text>`);
   for (let s = 0; s <= seconds; s += 5) parts.push(`<text x="${x(s * 1000)}" y="${height - 10}" font-size="11" text-anchor="middle">${s} s</text>`);
 
-  const legend: [string, string][] = [...timeline.backends.map((b): [string, string] => [color(b), b]), [ERROR_COLOR, 'errors']];
+  const legend: [string, string][] = [...timeline.backends.map((b): [string, string] => [color(b), b]), [ERROR_COLOR, timeline.unit === 'connections' ? 'failed' : 'errors']];
   legend.forEach(([fill, label], i) => {
     parts.push(`<rect x="${left + i * 120}" y="28" width="12" height="12" fill="${fill}"/><text x="${left + i * 120 + 16}" y="38" font-size="12">${escapeXml(label)}</text>`);
   });
@@ -165,7 +170,7 @@ export function timelineSvg(timeline: Timeline): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="${left}" y="18" font-size="14" font-weight="bold">${escapeXml(`${timeline.title.split(':')[0]} (${timeline.suite}): requests/s by backend`)}</text>`,
+    `<text x="${left}" y="18" font-size="14" font-weight="bold">${escapeXml(`${timeline.title.split(':')[0]} (${timeline.suite}): ${timeline.unit ?? 'requests'}/s by backend`)}</text>`,
     `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotHeight}" stroke="#333"/>`,
     `<line x1="${left}" x2="${left + plotWidth}" y1="${top + plotHeight}" y2="${top + plotHeight}" stroke="#333"/>`,
     ...parts,

@@ -324,6 +324,30 @@ test('a refused connect is retried on the next backend; what the client sent mea
   assert.deepEqual(lab.recorder.log, ['connecting dead', 'connectFailed dead refused ECONNREFUSED', 'connecting b', 'connected b', 'closed b done']);
 });
 
+for (const how of ['reset', 'FIN'] as const) {
+  test(`a backend that accepts and closes (${how}) before any byte went either way: the client goes to the next backend`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    // As a process killed with its listening socket still open does: the kernel completes the handshake, then the socket goes.
+    const dying = await backend(t, 'dying', (socket) => (how === 'reset' ? socket.resetAndDestroy() : socket.end()));
+    const b = await echoBackend(t, 'b');
+    const lab = await front(t, { targets: [dying.target, b.target], attempts: 1 });
+    const closedOnB = new Promise<void>((resolve) => lab.recorder.on('closed', (stats: RelayStats) => stats.reason !== 'reset-before-data' && resolve()));
+    const client = await dial(t, lab.port);
+    const got = collect(client);
+    // The client speaks once greeted, as the lab's echo clients do: nothing of it was read before the first backend went.
+    await got.atLeast(greeting('b').length);
+    client.end('late');
+    await got.ended;
+    assert.equal(got.text(), `${greeting('b')}late`);
+    await closedOnB;
+    // A reset may arrive before the handshake is reported (a failed connect) or after (closed before any byte): either way, retried.
+    const [first, second] = lab.recorder.log;
+    assert.equal(first, 'connecting dying');
+    assert.ok(second === 'connected dying' || second!.startsWith('connectFailed dying'), lab.recorder.log.join('; '));
+    if (how === 'FIN') assert.ok(lab.recorder.log.includes('closed dying reset-before-data'), lab.recorder.log.join('; '));
+    assert.deepEqual(lab.recorder.counts, [0, 0], 'every connected() matched by one closed()');
+  });
+}
+
 test('every try refused: the client is closed after 1 + attempts tries, and nothing is left open', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const targets = [await closedPort('d1'), await closedPort('d2'), await closedPort('d3')];
   const lab = await front(t, { targets, attempts: 1 });

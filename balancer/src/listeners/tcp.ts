@@ -126,6 +126,13 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
         closed: (id, stats) => {
           end(id);
           relayed.get(id)?.delete(connection);
+          if (stats.reason === 'reset-before-data') {
+            // Counted as relayed when its connect succeeded; it closed before any byte and the client went on to another backend.
+            reports.tryFailed(id, 'reset', 'closed before any byte; the client was given to another backend');
+            metrics.connections.inc({ backend: id, result: 'connect_failed' });
+            failedConnects++;
+            return;
+          }
           metrics.bytes.inc({ backend: id, direction: 'in' }, stats.bytesIn);
           metrics.bytes.inc({ backend: id, direction: 'out' }, stats.bytesOut);
           metrics.duration.observe({ backend: id }, stats.seconds);

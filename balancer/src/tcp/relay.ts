@@ -13,9 +13,12 @@ export interface RelayTarget {
 /**
  * Why a relayed connection ended. done: both sides ended (half-close both ways); client-error,
  * backend-error: that side failed (a reset...) and the other was reset; idle-timeout: no byte
- * either way for idleTimeoutMs; closed: close() was called or a socket was destroyed by its owner.
+ * either way for idleTimeoutMs; closed: close() was called or a socket was destroyed by its owner;
+ * reset-before-data: the backend reset or closed before any byte went either way (a process dying
+ * with its listening socket still open completes handshakes it never serves), and the client was
+ * given to another backend, as for a failed connect.
  */
-export type RelayCloseReason = 'done' | 'client-error' | 'backend-error' | 'idle-timeout' | 'closed';
+export type RelayCloseReason = 'done' | 'client-error' | 'backend-error' | 'idle-timeout' | 'closed' | 'reset-before-data';
 
 export interface RelayStats {
   /** bytesIn: client to backend, the PROXY header not counted */
@@ -172,8 +175,10 @@ class Relay implements RelayedConnection {
     this.backendId = id;
     this.backend = backend;
     this.connectedAt = performance.now();
-    backend.on('error', () => this.failed('backend-error'));
-    backend.on('close', () => this.sideClosed(backend, client));
+    backend.on('error', () => (this.early(backend) ? this.retryElsewhere(id, backend) : this.failed('backend-error')));
+    backend.on('close', () => {
+      if (backend === this.backend) this.sideClosed(backend, client);
+    });
     if (options.idleTimeoutMs > 0) {
       // Every byte relayed is read from or written to the backend socket, so its inactivity
       // timer (reads and writes both refresh it) is the connection's: one timer, not two.
@@ -195,7 +200,36 @@ class Relay implements RelayedConnection {
     // pipe() pauses the source while the destination's buffer is above its high-water mark and
     // ends the destination when the source ends: backpressure and half-close, both ways.
     client.pipe(backend);
-    backend.pipe(client);
+    // The backend's end is passed on by hand: an end before any byte gives the client to another backend.
+    backend.pipe(client, { end: false });
+    backend.once('end', () => {
+      if (this.early(backend)) this.retryElsewhere(id, backend);
+      else if (backend === this.backend) client.end();
+    });
+  }
+
+  /** early: nothing went either way on this backend connection yet, and another try is left: it can be given up like a failed connect. */
+  private early(backend: Socket): boolean {
+    return backend === this.backend && this.state === 'relaying' && backend.bytesRead === 0 && this.client.bytesRead === 0 && this.tries <= this.options.attempts;
+  }
+
+  /** retryElsewhere: the backend went away before any byte; the client, still paused and unread, goes to the next backend. */
+  private retryElsewhere(id: string, backend: Socket): void {
+    const { client } = this;
+    this.backend = undefined;
+    this.backendId = undefined;
+    this.state = 'connecting';
+    client.unpipe(backend);
+    backend.unpipe(client);
+    client.pause();
+    backend.destroy();
+    this.headerLength = 0;
+    this.options.observer.closed(id, { bytesIn: 0, bytesOut: 0, seconds: (performance.now() - this.connectedAt) / 1000, reason: 'reset-before-data' });
+    if (client.destroyed) {
+      this.state = 'done';
+      return;
+    }
+    this.connectNext();
   }
 
   private clientClosed(): void {
