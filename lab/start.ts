@@ -28,7 +28,7 @@ const backends: ChildSpec[] = [1, 2, 3].map((n) => ({
   ports: [3000 + n, 3100 + n, 4000 + n],
   ready: 'backend',
 }));
-const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'balancer/examples/local.yaml'], ports: [8080, 8081, 8443, 9090], ready: 'balancer' };
+const balancer: ChildSpec = { name: 'balancer', script: 'balancer/dist/main.js', args: ['--config', 'lab/balancer.yaml'], ports: [8080, 8081, 8443, 9090], ready: 'balancer' };
 const loadgen: ChildSpec = {
   name: 'loadgen',
   script: 'loadgen/dist/main.js',
