@@ -565,7 +565,7 @@ export function defineChaosScenarios(driver: LabDriver): void {
         await waitFor('the balancer to answer /healthz again', async () => (await httpRequest(`${s.lab.adminUrl}/healthz`, { timeoutMs: 500 })).status === 200, 30_000, 20);
         const windowEnd = s.mark('balancer answers again');
         const run = await s.end();
-        const inside = run.failures().filter((x) => x.at >= windowStart && x.at <= windowEnd);
+        const inside = run.failures().filter((x) => x.at + x.ms >= windowStart && x.at <= windowEnd);
         s.report(run, {
           windowMs: windowEnd - windowStart,
           requestsInWindow: sentBetween(run, windowStart, windowEnd).length,
