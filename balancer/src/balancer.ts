@@ -102,7 +102,8 @@ export class Balancer {
     const problems = this.reloadProblems(next);
     const added = next.listeners.filter((listener) => !this.planes.has(listener.name));
     if (problems.length === 0) {
-      for (const listener of added) {
+      // A fixed port must be free before anything changes; port 0 gets one when the listener opens.
+      for (const listener of added.filter((candidate) => candidate.listen.port !== 0)) {
         const index = next.listeners.indexOf(listener);
         try {
           await trafficPort(listener.listen.host, listener.listen.port);

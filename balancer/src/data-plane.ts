@@ -86,7 +86,7 @@ export class DataPlane<S extends UpstreamSource = Engine> {
     for (const entry of snapshot.backends) {
       seen.add(entry.id);
       let route = this.routes.get(entry.id);
-      if (!route) this.routes.set(entry.id, (route = new Route(entry, this.engine, snapshot.tls?.upstream)));
+      if (!route) this.routes.set(entry.id, (route = new Route(entry, this.engine, snapshot.tls.upstream)));
       route.entry = entry;
       if (entry.available) available.push(route);
     }

@@ -34,32 +34,7 @@ async function startProcessLab(t: TestContext, options: LabOptions = {}): Promis
   const listen = { host: '127.0.0.1', port: await freePort() };
   const admin = { host: '127.0.0.1', port: await freePort() };
   const config = (o: LabOptions): Record<string, unknown> => ({ listen, admin, ...balancerSettings(ports.map((port) => `http://127.0.0.1:${port}`), o) });
-  let current = options;
-  let balancer: RunningBalancer = await startBalancer(t, config(current));
-
-  return {
-    proxyUrl: balancer.url,
-    adminUrl: balancer.adminUrl,
-    kill: async (id) => void (await backend(id).service.stop('SIGKILL')),
-    stop: async (id) => void (await backend(id).service.stop('SIGTERM')),
-    pause: async (id) => void backend(id).service.child.kill('SIGSTOP'),
-    unpause: async (id) => void backend(id).service.child.kill('SIGCONT'),
-    start: startOne,
-    healthy: async (id) => (await httpRequest(`${backend(id).url}/health`, { timeoutMs: 300 })).status === 200,
-    chaos: async (id, patch) => void (await backend(id).chaos(patch)),
-    async reload(o) {
-      current = o;
-      writeFileSync(balancer.configFile, JSON.stringify(config(o), null, 2));
-      balancer.service.child.kill('SIGHUP');
-    },
-    async restartBalancer() {
-      await balancer.service.stop('SIGTERM');
-      balancer = await startBalancer(t, config(current));
-    },
-    upgradeBalancer: async () => void balancer.service.child.kill('SIGUSR2'),
-    balancerProcesses: async () => 1 + childrenOf(balancer.service.child.pid!).length,
-    balancerLog: () => balancer.service.output(),
-  };
+  return processLab(t, { backend, startOne, config, options });
 }
 
 /** The L4 lab: backends on 127.0.0.11-13 with one HTTP port and one echo port, the listeners `web` and `echo` (and the witness). */
@@ -85,13 +60,29 @@ async function startL4ProcessLab(t: TestContext, options: LabOptions): Promise<C
     healthPort: httpPort,
   };
   const config = (o: LabOptions): Record<string, unknown> => ({ admin, ...l4BalancerSettings(layout, o) });
-  let current: LabOptions = options;
-  let balancer: RunningBalancer = await startBalancer(t, config(current));
+  // A reload keeps the lab's tcp listener whatever the scenario's options say.
+  return processLab(t, { backend, startOne, config, options, tcp: layout.echo, keep: (o) => ({ ...o, tcp: options.tcp }) });
+}
 
+interface ProcessLabParts {
+  backend: (id: BackendId) => RunningBackend;
+  startOne: (id: BackendId) => Promise<void>;
+  /** the balancer's configuration for these options */
+  config: (options: LabOptions) => Record<string, unknown>;
+  options: LabOptions;
+  tcp?: ChaosLab['tcp'];
+  /** keep: the options a reload applies (default: those given) */
+  keep?: (options: LabOptions) => LabOptions;
+}
+
+/** processLab starts the balancer and makes its faults with real signals to real processes: the same for both layouts. */
+async function processLab(t: TestContext, { backend, startOne, config, options, tcp, keep = (o) => o }: ProcessLabParts): Promise<ChaosLab> {
+  let current = options;
+  let balancer: RunningBalancer = await startBalancer(t, config(current));
   return {
     proxyUrl: balancer.url,
     adminUrl: balancer.adminUrl,
-    tcp: layout.echo,
+    ...(tcp ? { tcp } : {}),
     kill: async (id) => void (await backend(id).service.stop('SIGKILL')),
     stop: async (id) => void (await backend(id).service.stop('SIGTERM')),
     pause: async (id) => void backend(id).service.child.kill('SIGSTOP'),
@@ -100,7 +91,7 @@ async function startL4ProcessLab(t: TestContext, options: LabOptions): Promise<C
     healthy: async (id) => (await httpRequest(`${backend(id).url}/health`, { timeoutMs: 300 })).status === 200,
     chaos: async (id, patch) => void (await backend(id).chaos(patch)),
     async reload(o) {
-      current = { ...o, tcp: options.tcp };
+      current = keep(o);
       writeFileSync(balancer.configFile, JSON.stringify(config(current), null, 2));
       balancer.service.child.kill('SIGHUP');
     },

@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect, type AddressInfo, type Server, type ServerOpts, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { relay, relayServerOptions, type RelayedConnection, type RelayObserver, type RelayOptions, type RelayStats, type RelayTarget } from '../../balancer/src/tcp/relay.js';
+import { blackholePort } from '../helpers/blackhole.js';
 
 const HOST = '127.0.0.1';
 const MB = 1024 * 1024;
@@ -138,38 +138,9 @@ async function closedPort(id: string): Promise<RelayTarget> {
   return { id, host: HOST, port };
 }
 
-/**
- * blackhole: a port that never answers a connect. A worker thread listens with a backlog of 1
- * and then blocks, so it never accepts; once Linux has queued backlog + 1 connections it drops
- * every further SYN, and such a connect hangs until the client gives up.
- */
+/** blackhole: a backend whose connect never completes (test/helpers/blackhole.ts). */
 async function blackhole(t: TestContext, id: string): Promise<RelayTarget> {
-  const release = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(
-    `const { createServer } = require('node:net');
-     const { parentPort, workerData } = require('node:worker_threads');
-     const server = createServer().listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
-       parentPort.postMessage(server.address().port);
-       Atomics.wait(workerData, 0, 0);
-       process.exit(0);
-     });`,
-    { eval: true, workerData: release },
-  );
-  const [port] = (await once(worker, 'message')) as [number];
-  const fillers: Socket[] = [];
-  for (let queued = 0; queued < 2; queued++) {
-    const filler = connect({ host: HOST, port });
-    filler.on('error', () => {});
-    fillers.push(filler);
-    await once(filler, 'connect');
-  }
-  t.after(async () => {
-    for (const filler of fillers) filler.destroy();
-    Atomics.store(release, 0, 1);
-    Atomics.notify(release, 0);
-    await once(worker, 'exit');
-  });
-  return { id, host: HOST, port };
+  return { id, host: HOST, port: await blackholePort(t) };
 }
 
 interface Front {

@@ -50,7 +50,6 @@ export async function runWorker(): Promise<void> {
   const processMetrics = newRegistry();
   const metricsJson = async (): Promise<MetricsJson> =>
     (await Promise.all([processMetrics, ...served.map((listener) => listener.registry)].map((registry) => registry.getMetricsAsJSON()))).flat();
-  const openConnections = (): number => served.reduce((sum, listener) => sum + listener.openConnections(), 0);
 
   let draining = false;
   const drain = async (mode: DrainMode, graceMs: number): Promise<void> => {
@@ -62,16 +61,7 @@ export async function runWorker(): Promise<void> {
     // An upgrade keeps idle keep-alive connections until their next request, which is answered with
     // `Connection: close` (HAProxy's idle-close-on-response): closing them now races a client that is
     // sending on one. Stopping the balancer closes them at once.
-    while (openConnections() > 0 && Date.now() < deadline) {
-      if (mode === 'stop') for (const listener of served) listener.closeIdle();
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    const abandoned = served.reduce((sum, listener) => sum + listener.inFlight(), 0);
-    for (const listener of served) {
-      listener.closeAll();
-      listener.reports.stop();
-      listener.close();
-    }
+    const abandoned = await finish(served, mode === 'stop', deadline);
     clearInterval(pushMetrics);
     const metrics = await metricsJson();
     send({ type: 'final', metrics, abandoned }, () => process.exit(0));
@@ -93,16 +83,9 @@ export async function runWorker(): Promise<void> {
   const close = async (name: string, graceMs: number): Promise<void> => {
     const listener = byName.get(name);
     if (listener) {
-      const deadline = Date.now() + graceMs;
       listener.startDraining();
       listener.server.close();
-      while (listener.openConnections() > 0 && Date.now() < deadline) {
-        listener.closeIdle();
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      listener.closeAll();
-      listener.reports.stop();
-      listener.close();
+      await finish([listener], true, Date.now() + graceMs);
       byName.delete(name);
       served = served.filter((other) => other !== listener);
     }
@@ -131,6 +114,26 @@ export async function runWorker(): Promise<void> {
     }
   }
   send({ type: 'ready' });
+}
+
+/**
+ * finish waits until the listeners' client connections have ended or the deadline has passed
+ * (closing idle ones as it goes when closeIdle), then closes what is left and their data planes.
+ * Returns the requests (or connections) cut off in flight.
+ */
+async function finish(listeners: readonly ServedListener[], closeIdle: boolean, deadline: number): Promise<number> {
+  const open = (): number => listeners.reduce((sum, listener) => sum + listener.openConnections(), 0);
+  while (open() > 0 && Date.now() < deadline) {
+    if (closeIdle) for (const listener of listeners) listener.closeIdle();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const abandoned = listeners.reduce((sum, listener) => sum + listener.inFlight(), 0);
+  for (const listener of listeners) {
+    listener.closeAll();
+    listener.reports.stop();
+    listener.close();
+  }
+  return abandoned;
 }
 
 async function listen(listener: ServedListener, start: ListenerStart, reusePort: boolean): Promise<void> {

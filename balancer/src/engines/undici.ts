@@ -127,8 +127,9 @@ export class UndiciEngine implements Engine {
     // undici frames the body itself and refuses these headers.
     delete headers['transfer-encoding'];
     const { pool, servername } = upstream as UndiciUpstream;
-    // servername is an option of undici's requests that its types leave out.
-    const options: Dispatcher.DispatchOptions & { servername?: string } = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false, servername };
+    const options: Dispatcher.DispatchOptions & { servername?: string } = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false };
+    // servername is an option of undici's requests that its types leave out; only https:// backends need it.
+    if (servername !== undefined) options.servername = servername;
     try {
       pool.dispatch(options, attempt);
     } catch (error) {

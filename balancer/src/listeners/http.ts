@@ -10,18 +10,17 @@ import { createRequestHandler } from '../pipeline/exchange.js';
 import { createUpgradeHandler } from '../pipeline/upgrade.js';
 import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
-import type { ServedListener } from './served.js';
+import { ConnectionCount, type ServedListener } from './served.js';
 import { watchTls } from './tls.js';
 
 /** serveHttp makes an http listener's server (not yet listening): the request pipeline over its data plane. */
 export async function serveHttp(start: ListenerStart, send: (report: WorkerReport) => void): Promise<ServedListener> {
   const { config } = start;
-  let open = 0;
-  let accepted = 0;
+  const connections = new ConnectionCount();
   const reports: ReportBatcher = new ReportBatcher(
     send,
     () => dataPlane.loads(),
-    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
+    () => ({ active: dataPlane.inFlight(), connections: connections.open, accepted: connections.accepted }),
   );
   const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), reports);
   dataPlane.apply(start.snapshot);
@@ -36,11 +35,7 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
-  server.on('connection', (socket) => {
-    open++;
-    accepted++;
-    socket.once('close', () => open--);
-  });
+  server.on('connection', (socket) => connections.track(socket));
   return {
     name: config.name,
     server,
@@ -51,7 +46,7 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
       swapCertificate(snapshot.tls.server);
     },
     startDraining: () => void (dataPlane.shuttingDown = true),
-    openConnections: () => open,
+    openConnections: () => connections.open,
     inFlight: () => dataPlane.inFlight(),
     loads: () => dataPlane.loads(),
     closeIdle: () => server.closeIdleConnections(),

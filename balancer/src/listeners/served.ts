@@ -1,4 +1,4 @@
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { LoadView } from '../backends/view.js';
 import type { Snapshot } from '../snapshot.js';
@@ -24,4 +24,16 @@ export interface ServedListener {
   closeAll(): void;
   /** close ends the data plane: the connections to the backends */
   close(): void;
+}
+
+/** ConnectionCount: a listener's client connections, open now and accepted in all, for its reports. */
+export class ConnectionCount {
+  open = 0;
+  accepted = 0;
+
+  track(socket: Socket): void {
+    this.open++;
+    this.accepted++;
+    socket.once('close', () => this.open--);
+  }
 }

@@ -7,7 +7,7 @@ import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
 import type { Snapshot } from '../snapshot.js';
 import { relay, relayServerOptions, type RelayedConnection } from '../tcp/relay.js';
-import type { ServedListener } from './served.js';
+import { ConnectionCount, type ServedListener } from './served.js';
 import { watchTls } from './tls.js';
 
 /** Where a tcp backend is: its URL parsed once, when it joins. */
@@ -33,12 +33,11 @@ const tcpUpstreams: UpstreamSource = {
  */
 export async function serveTcp(start: ListenerStart, send: (report: WorkerReport) => void): Promise<ServedListener> {
   const { config } = start;
-  let open = 0;
-  let accepted = 0;
+  const connections = new ConnectionCount();
   const reports: ReportBatcher = new ReportBatcher(
     send,
     () => dataPlane.loads(),
-    () => ({ active: dataPlane.inFlight(), connections: open, accepted }),
+    () => ({ active: dataPlane.inFlight(), connections: connections.open, accepted: connections.accepted }),
   );
   const dataPlane = new DataPlane(tcpUpstreams, reports);
   const registry = listenerRegistry(config.name, start.labelled);
@@ -71,9 +70,7 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
   apply(start.snapshot);
 
   const onConnection = (client: Socket): void => {
-    open++;
-    accepted++;
-    client.once('close', () => open--);
+    connections.track(client);
     const settings = dataPlane.current.snapshot;
     const address = client.remoteAddress ?? '';
     const context = { clientAddress: address, hashKey: address };
@@ -159,7 +156,7 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
     reports,
     apply,
     startDraining: () => undefined,
-    openConnections: () => open,
+    openConnections: () => connections.open,
     inFlight: () => dataPlane.inFlight(),
     loads: () => dataPlane.loads(),
     closeIdle: () => undefined,
