@@ -71,6 +71,25 @@ test('flap damping: down again within 10 s of coming back doubles the passes the
   assert.equal(passesToComeUp(), 2, 'up for 10 s: rise applies again');
 });
 
+test('flap damping: a backend whose first check failed (a cold start) and that then came up is not flapping when it dies', () => {
+  let now = 1_000_000;
+  const pool = testPool();
+  const health = new RiseFall(pool, { rise: 2, fall: 1 }, () => now);
+  const passesToComeUp = (): number => {
+    let passes = 0;
+    while (pool.get('a')!.state !== 'healthy' && passes < 20) health.check('a', true, 'HTTP 200'), passes++;
+    return passes;
+  };
+  health.check('a', false, 'ECONNREFUSED');
+  assert.equal(passesToComeUp(), 2, 'its first time up takes rise passes');
+  now += 2_000;
+  health.check('a', false, 'ECONNREFUSED');
+  assert.equal(passesToComeUp(), 2, 'killed 2 s after its first time up: that was no return, rise applies');
+  now += 2_000;
+  health.check('a', false, 'ECONNREFUSED');
+  assert.equal(passesToComeUp(), 4, 'down again 2 s after coming back: that is a flap');
+});
+
 test('passive failures count like failed checks', () => {
   const pool = testPool();
   const health = new RiseFall(pool, { rise: 2, fall: 3 });

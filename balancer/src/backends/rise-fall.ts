@@ -1,6 +1,8 @@
 /**
  * Flap damping: a backend that goes down within this long of coming back up is flapping, and the
  * passes its next rise needs double (up to FLAP_MAX_RISE); once it stays up this long, rise applies again.
+ * Only coming *back* counts: a backend's first time up (at its first check, or by rise after a first
+ * check that failed, as in a cold start) is not a return.
  */
 const FLAP_WINDOW_MS = 10_000;
 const FLAP_MAX_RISE = 8;
@@ -26,7 +28,9 @@ interface Counts {
   checked: boolean;
   passes: number;
   failures: number;
-  /** when passing checks last brought it up after being down (0: up since its first check, or down) */
+  /** it has been up before: the next time passing checks bring it up, it comes back */
+  beenUp: boolean;
+  /** when passing checks last brought it back up after being down (0: up since its first time, or down) */
   cameUpAt: number;
   /** passes needed to come up, raised above rise while the backend flaps (0: rise) */
   flapRise: number;
@@ -64,6 +68,7 @@ export class RiseFall {
       counts.checked = true;
       counts.passes = passed ? 1 : 0;
       counts.failures = passed ? 0 : 1;
+      counts.beenUp = passed;
       this.setter.setStatus(id, passed, `first health check ${passed ? 'passed' : 'failed'}: ${detail}`);
       return;
     }
@@ -75,7 +80,8 @@ export class RiseFall {
     counts.failures = 0;
     const rise = Math.max(this.settings.rise, counts.flapRise);
     if (!up && counts.passes >= rise) {
-      counts.cameUpAt = this.now();
+      counts.cameUpAt = counts.beenUp ? this.now() : 0;
+      counts.beenUp = true;
       this.setter.setStatus(id, true, `${counts.passes} consecutive health checks passed`);
     } else if (up && counts.flapRise > 0 && this.now() - counts.cameUpAt >= FLAP_WINDOW_MS) {
       counts.flapRise = 0;
@@ -104,7 +110,7 @@ export class RiseFall {
 
   private countsOf(id: string): Counts {
     let counts = this.counts.get(id);
-    if (!counts) this.counts.set(id, (counts = { checked: false, passes: 0, failures: 0, cameUpAt: 0, flapRise: 0 }));
+    if (!counts) this.counts.set(id, (counts = { checked: false, passes: 0, failures: 0, beenUp: false, cameUpAt: 0, flapRise: 0 }));
     return counts;
   }
 }
