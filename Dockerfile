@@ -38,6 +38,9 @@ RUN npm ci --no-audit --no-fund --omit=dev --workspace=@lab/balancer && npm cach
 COPY --from=build /src/common/dist common/dist
 COPY --from=build /src/balancer/dist balancer/dist
 COPY balancer/examples /etc/balancer
+# The compose lab's `certs` service (this image, run once) writes the TLS certificates here, into a volume
+# that takes this folder's owner when it is created: the balancer, user node, can then read its key.
+RUN mkdir /certs && chown node:node /certs
 USER node
 EXPOSE 8080 8081 8443 9090
 ENV BALANCER_CONFIG=/etc/balancer/compose.yaml

@@ -1,14 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import forge from 'node-forge';
 
 /**
  * Certificates for the lab and the tests, made at run time so that no private key is ever
  * committed: a test CA and server certificates it signs. Node can parse X.509 but not issue it,
- * so the keys come from node:crypto and the certificates from the openssl command line.
+ * so the keys come from node:crypto and the certificates from node-forge (pure JavaScript: it works
+ * where no openssl command is installed, as in the lab's images).
  */
 
 /** Every server certificate of the lab is valid for these: a balancer or a backend on this machine. */
@@ -51,8 +51,6 @@ const FILES = {
 
 const DNS_NAME = /^(?=.{1,253}$)(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
-const run = promisify(execFile);
-
 /**
  * ensureCerts makes, in dir, whatever is missing, expiring or inconsistent: the CA (ca.pem,
  * ca-key.pem), the server certificate for LOCAL_NAMES and extraNames (lab.pem, lab-key.pem) and,
@@ -90,7 +88,7 @@ export async function ensureCerts(dir: string, options: CertOptions = {}): Promi
 /**
  * issueServerCert signs with the CA of dir (made by ensureCerts first) one more server certificate
  * for names, valid for days from now, as `<basename>.pem` and `<basename>-key.pem`. A negative
- * days gives one that has already expired, for tests (OpenSSL 3.0 accepts it).
+ * days gives one that has already expired, for tests.
  */
 export async function issueServerCert(dir: string, basename: string, names: readonly string[], days: number): Promise<ServerCertFiles> {
   if (!/^[a-z0-9-]+$/.test(basename) || (Object.values(FILES) as string[]).includes(`${basename}.pem`)) throw new Error(`issueServerCert: ${basename} is not a file name of its own`);
@@ -161,64 +159,75 @@ async function usableServerCert(certFile: string, keyFile: string, ca: X509Certi
   return matchesKey(cert, keyFile);
 }
 
-async function openssl(args: string[], cwd: string): Promise<void> {
-  try {
-    await run('openssl', args, { cwd });
-  } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { stderr?: string };
-    if (failure.code === 'ENOENT') {
-      throw new Error('ensureCerts: the openssl command was not found on PATH; it signs the lab certificates (install it: apt-get install openssl)', { cause: error });
-    }
-    throw new Error(`ensureCerts: openssl ${args[0]} failed: ${(failure.stderr ?? failure.message).trim()}`, { cause: error });
-  }
+/** newKey makes an RSA 2048 key with node:crypto (node-forge signs with RSA only), as PKCS#8 PEM. */
+function newKey(): string {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-/** writeKey writes a new P-256 key, PKCS#8 PEM, created with mode 0600 (never readable by others, not even briefly). */
-async function writeKey(file: string): Promise<void> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  await writeFile(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+/** writeKey writes a key with mode 0600 from its creation (never readable by others, not even briefly). */
+async function writeKey(file: string, pem: string): Promise<void> {
+  await writeFile(file, pem, { mode: 0o600 });
 }
 
-/** Positive, 127 bits: what RFC 5280 asks of a serial number, without the openssl serial file. */
+/** Positive, 127 bits: what RFC 5280 asks of a serial number. */
 function serial(): string {
   const bytes = randomBytes(16);
   bytes[0]! &= 0x7f;
-  return `0x${bytes.toString('hex')}`;
+  return bytes.toString('hex');
 }
 
-/** The whole openssl configuration, so that the system's openssl.cnf adds nothing; a server section when names are given. */
-function opensslConfig(names: readonly string[]): string {
-  const lines = ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'CN = unused', '[ca]', 'basicConstraints = critical, CA:TRUE, pathlen:0', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash'];
-  if (names.length > 0) {
-    lines.push('[server]', 'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = serverAuth');
-    lines.push('subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid', 'subjectAltName = @alt_names', '[alt_names]');
-    lines.push(...names.map((name, i) => (isIP(name) ? `IP.${i} = ${name}` : `DNS.${i} = ${name}`)));
-  }
-  return `${lines.join('\n')}\n`;
+/** A certificate valid from an hour ago (clocks differ) for days from now; with negative days, one already expired. */
+function newCertificate(publicKey: forge.pki.PublicKey, subject: string, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  const notAfter = Date.now() + days * 86_400_000;
+  cert.publicKey = publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(Math.min(Date.now(), notAfter) - 3_600_000);
+  cert.validity.notAfter = new Date(notAfter);
+  cert.setSubject([{ name: 'commonName', value: subject }]);
+  return cert;
 }
+
+const publicKeyOf = (key: forge.pki.rsa.PrivateKey): forge.pki.PublicKey => forge.pki.setRsaPublicKey(key.n, key.e);
 
 async function createCa(work: string, certFile: string, keyFile: string): Promise<void> {
-  const config = path.join(work, 'ca.cnf');
-  await writeFile(config, opensslConfig([]));
-  await writeKey(path.join(work, 'ca-key.pem'));
+  const keyPem = newKey();
+  const key = forge.pki.privateKeyFromPem(keyPem);
   // A name of its own: a certificate of another lab CA then fails as "not this issuer", not as a bad signature.
-  const subject = `/CN=load-balancer-lab test CA ${randomBytes(4).toString('hex')}`;
-  await openssl(['req', '-new', '-x509', '-config', config, '-extensions', 'ca', '-key', 'ca-key.pem', '-subj', subject, '-days', String(CA_DAYS), '-sha256', '-set_serial', serial(), '-out', 'ca.pem'], work);
+  const cert = newCertificate(publicKeyOf(key), `load-balancer-lab test CA ${randomBytes(4).toString('hex')}`, CA_DAYS);
+  cert.setIssuer(cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(key, forge.md.sha256.create());
+  await writeFile(path.join(work, 'ca.pem'), forge.pki.certificateToPem(cert));
+  await writeKey(path.join(work, 'ca-key.pem'), keyPem);
   // The certificate before the key: a reader in between sees a key that does not match and makes them again.
   await rename(path.join(work, 'ca.pem'), certFile);
   await rename(path.join(work, 'ca-key.pem'), keyFile);
 }
 
-async function createServerCert(work: string, certFile: string, keyFile: string, caCert: string, caKey: string, names: readonly string[], days = SERVER_DAYS): Promise<void> {
-  const config = path.join(work, 'server.cnf');
-  await writeFile(config, opensslConfig(names));
-  await writeKey(path.join(work, 'server-key.pem'));
-  const subject = `/CN=${names[0]}`;
-  await openssl(['req', '-new', '-config', config, '-key', 'server-key.pem', '-subj', subject, '-out', 'server.csr'], work);
-  await openssl(
-    ['x509', '-req', '-in', 'server.csr', '-CA', caCert, '-CAkey', caKey, '-set_serial', serial(), '-days', String(days), '-sha256', '-extfile', config, '-extensions', 'server', '-out', 'server.pem'],
-    work,
-  );
+async function createServerCert(work: string, certFile: string, keyFile: string, caCertFile: string, caKeyFile: string, names: readonly string[], days = SERVER_DAYS): Promise<void> {
+  const ca = forge.pki.certificateFromPem(await readFile(caCertFile, 'utf8'));
+  const caKey = forge.pki.privateKeyFromPem(await readFile(caKeyFile, 'utf8'));
+  const keyPem = newKey();
+  const cert = newCertificate(publicKeyOf(forge.pki.privateKeyFromPem(keyPem)), names[0]!, days);
+  cert.setIssuer(ca.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
+    // GeneralName types of RFC 5280: 2 is dNSName, 7 iPAddress.
+    { name: 'subjectAltName', altNames: names.map((name) => (isIP(name) ? { type: 7, ip: name } : { type: 2, value: name })) },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  await writeFile(path.join(work, 'server.pem'), forge.pki.certificateToPem(cert));
+  await writeKey(path.join(work, 'server-key.pem'), keyPem);
   await rename(path.join(work, 'server.pem'), certFile);
   await rename(path.join(work, 'server-key.pem'), keyFile);
 }

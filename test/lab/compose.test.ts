@@ -1,10 +1,17 @@
 /**
  * The compose lab, for real: `docker compose config` accepts the file, then the stack is built and
  * started with `up --wait`, traffic goes through the balancer to every replica, `--scale backend=5`
- * is followed by the balancer's DNS discovery, and `down -v` leaves nothing behind.
+ * is followed by the balancer's DNS discovery, the https listener serves the certificate the `certs`
+ * service made, and `down -v` leaves nothing behind.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { describe, test } from 'node:test';
 import { load as loadYaml } from 'js-yaml';
 import { parseDuration } from '../../common/src/durations.js';
@@ -39,7 +46,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
       }),
     ) as { services: Record<string, ComposeService> };
     const services = config.services;
-    assert.deepEqual(Object.keys(services).sort(), ['backend', 'balancer', 'grafana', 'loadgen', 'loadgen-tcp', 'prometheus']);
+    assert.deepEqual(Object.keys(services).sort(), ['backend', 'balancer', 'certs', 'grafana', 'loadgen', 'loadgen-tcp', 'prometheus']);
     assert.equal(services.backend!.deploy?.replicas, 3);
     assert.equal(services.backend!.ports, undefined, 'backends are reachable only through the balancer');
     for (const [name, service] of Object.entries(services)) {
@@ -49,12 +56,13 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     assert.equal(services.grafana!.image, 'example/grafana:test');
     for (const name of ['balancer', 'backend', 'loadgen']) assert.equal(services[name]!.build?.args?.NODE_IMAGE, 'example/node:test', `${name} build takes NODE_IMAGE`);
     assert.equal(services.balancer!.depends_on?.backend?.condition, 'service_healthy');
+    assert.equal(services.balancer!.depends_on?.certs?.condition, 'service_completed_successfully', 'the balancer starts once its certificates exist');
     assert.equal(services.loadgen!.depends_on?.balancer?.condition, 'service_healthy');
   });
 
   test('up --wait, traffic reaches all 3 replicas, --scale backend=5 is discovered, down -v leaves nothing', async (t) => {
     const project = `lbsmoke${process.pid}`;
-    const ports = { LAB_PROXY_PORT: await freePort(), LAB_TCP_PORT: await freePort(), LAB_ADMIN_PORT: await freePort(), LAB_LOADGEN_PORT: await freePort(), LAB_PROMETHEUS_PORT: await freePort() };
+    const ports = { LAB_PROXY_PORT: await freePort(), LAB_TCP_PORT: await freePort(), LAB_HTTPS_PORT: await freePort(), LAB_ADMIN_PORT: await freePort(), LAB_LOADGEN_PORT: await freePort(), LAB_PROMETHEUS_PORT: await freePort() };
     const env: Record<string, string> = { ...(await labImageEnv()), LAB_RATE: '20', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
     const compose = composeCommand(project, env);
     const proxy = `http://127.0.0.1:${ports.LAB_PROXY_PORT}`;
@@ -94,6 +102,17 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     console.log(`# tcp listener: ${held.length} connections held, greetings from ${[...greetings].join(', ')}`);
     assert.equal(greetings.size, 3, 'connections reach every replica');
 
+    // The https listener: the CA the certs service made, copied out as the README says, verifies the
+    // certificate the balancer serves for localhost.
+    const caDir = await mkdtemp(path.join(tmpdir(), 'compose-ca-'));
+    t.after(() => rm(caDir, { recursive: true, force: true }));
+    await compose(['cp', 'balancer:/certs/ca.pem', path.join(caDir, 'ca.pem')]);
+    const ca = await readFile(path.join(caDir, 'ca.pem'));
+    const https = await httpsGet(`https://localhost:${ports.LAB_HTTPS_PORT}/tls`, ca);
+    console.log(`# https listener: HTTP ${https.status} from ${https.backend}, certificate for ${https.subjectAltName} issued by ${new X509Certificate(ca).subject}`);
+    assert.equal(https.status, 200);
+    assert.match(https.subjectAltName, /DNS:localhost/);
+
     const loadgenOk = await waitFor('the loadgen reports answered requests', async () => {
       const text = (await httpRequest(`http://127.0.0.1:${ports.LAB_LOADGEN_PORT}/metrics`)).body;
       return (metricValue(text, 'loadgen_requests_total', { code: '200' }) ?? 0) > 0 && text;
@@ -125,3 +144,17 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     assert.deepEqual(await projectLeftovers(project), [], 'down -v leaves no container, network or volume');
   });
 });
+
+/** httpsGet: one GET that trusts only ca; the status, the backend that answered and the certificate's names. */
+function httpsGet(url: string, ca: Buffer): Promise<{ status: number; backend: string; subjectAltName: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, agent: false, timeout: 5_000 }, (res) => {
+      const subjectAltName = (res.socket as TLSSocket).getPeerCertificate().subjectaltname ?? '';
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, backend: String(res.headers['x-backend-id']), subjectAltName }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 5 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

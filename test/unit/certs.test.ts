@@ -141,10 +141,11 @@ test('ensureCerts: a name that is neither DNS nor IP is refused', async (t) => {
   await assert.rejects(ensureCerts(await freshDir(t), { extraNames: ['bad name/with slash'] }), /neither a DNS name nor an IP address/);
 });
 
-test('ensureCerts: without openssl on PATH, the error says so', async (t) => {
+test('ensureCerts needs no openssl command (the lab images have none): it works with nothing on PATH', async (t) => {
   const dir = await freshDir(t);
   const path = process.env.PATH;
   process.env.PATH = '/nonexistent';
   t.after(() => (process.env.PATH = path));
-  await assert.rejects(ensureCerts(dir), /openssl command was not found on PATH/);
+  const files = await ensureCerts(dir);
+  assert.ok(new X509Certificate(await readFile(files.cert)).checkIssued(new X509Certificate(await readFile(files.caCert))));
 });

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseConfig } from '../../balancer/src/config.js';
+import { ensureCerts } from '../../common/src/certs.js';
+import { ConfigError, parseConfig } from '../../balancer/src/config.js';
 import { repoRoot } from '../helpers/processes.js';
 
 function problemsOf(yaml: string): string[] {
@@ -78,12 +81,16 @@ test('consistent-hash key must be the client address or a header', () => {
   assert.match(problemsOf('hash: {key: cookie}\nbackends: [{url: "http://a:1"}]\n').join('\n'), /hash\.key.*"client-address" or "header:<Header-Name>"/);
 });
 
-test('every example configuration shipped in balancer/examples is valid', () => {
+test('every example configuration shipped in balancer/examples is valid (the compose one once its certs service has made /certs)', async (t) => {
   const dir = path.join(repoRoot, 'balancer/examples');
   const files = readdirSync(dir).filter((name) => name.endsWith('.yaml'));
   assert.ok(files.length > 0);
+  const certs = await mkdtemp(path.join(tmpdir(), 'example-certs-'));
+  t.after(() => rm(certs, { recursive: true, force: true }));
+  await ensureCerts(certs, { extraNames: ['balancer'] });
   for (const file of files) {
-    const config = loadConfigFile(path.join(dir, file));
+    const text = readFileSync(path.join(dir, file), 'utf8').replaceAll('/certs/', `${certs}/`);
+    const config = parseConfig(text, file);
     assert.ok(config.backends.length > 0 || config.discovery?.dns !== undefined, `${file} names backends or discovers them`);
   }
 });
