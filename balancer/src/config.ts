@@ -12,7 +12,7 @@ const port = z.number({ error: 'must be a port number' }).int('must be a whole n
 const host = z.string().min(1, 'must not be empty');
 
 /** The backend URL schemes each listener mode takes. */
-const SCHEMES = { http: ['http:', 'https:'], tcp: ['tcp:'] } as const;
+const SCHEMES = { http: ['http:', 'https:'], tcp: ['tcp:', 'tls:'] } as const;
 const ALL_SCHEMES: readonly string[] = [...SCHEMES.http, ...SCHEMES.tcp];
 
 const backendUrl = z.string().transform((value, ctx) => {
@@ -20,19 +20,19 @@ const backendUrl = z.string().transform((value, ctx) => {
   try {
     url = new URL(value);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `invalid URL ${JSON.stringify(value)}: expected http://host:port (or tcp://host:port in a tcp listener)` });
+    ctx.addIssue({ code: 'custom', message: `invalid URL ${JSON.stringify(value)}: expected http://host:port (or tcp://host:port, tls://host:port in a tcp listener)` });
     return z.NEVER;
   }
   if (!ALL_SCHEMES.includes(url.protocol)) {
-    ctx.addIssue({ code: 'custom', message: `unsupported scheme "${url.protocol}" in ${JSON.stringify(value)}: backends are http://host:port (tcp://host:port in a tcp listener)` });
+    ctx.addIssue({ code: 'custom', message: `unsupported scheme "${url.protocol}" in ${JSON.stringify(value)}: backends are http://host:port or https://host:port (tcp://host:port or tls://host:port in a tcp listener)` });
     return z.NEVER;
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
     ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} must be only scheme, host and port (no path, query or credentials)` });
     return z.NEVER;
   }
-  if (url.protocol === 'tcp:' && url.port === '') {
-    ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} needs a port: tcp://host:port` });
+  if ((url.protocol === 'tcp:' || url.protocol === 'tls:') && url.port === '') {
+    ctx.addIssue({ code: 'custom', message: `backend URL ${JSON.stringify(value)} needs a port: ${url.protocol}//host:port` });
     return z.NEVER;
   }
   // URL#origin is "null" for schemes other than http(s), ws(s) and ftp.
@@ -125,7 +125,7 @@ const listenerKeys = {
   }).prefault({}),
   /** tls: terminate TLS on this listener (https, or TLS over tcp): PEM files, read again on every reload. */
   tls: z.strictObject({ cert: z.string().min(1, 'a PEM file path'), key: z.string().min(1, 'a PEM file path') }).optional(),
-  /** upstreamTls: how https:// backends are verified: the CA (PEM file; default: Node's CA store), the name, or not at all. */
+  /** upstreamTls: how https:// (and tls://) backends are verified: the CA (PEM file; default: Node's CA store), the name, or not at all. */
   upstreamTls: z.strictObject({
     ca: z.string().min(1, 'a PEM file path').optional(),
     servername: z.string().min(1).optional(),

@@ -3,7 +3,7 @@
  * CA, a plain HTTP request on the TLS port, and certificates swapped by a reload without dropping a
  * connection. The certificates are made at run time in test-results/ (no key is committed).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -113,6 +113,59 @@ test('TLS over a tcp listener: the relay sees the decrypted stream', async (t) =
   socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
   await once(socket, 'end');
   assert.equal(text, 'e1\nhello over tls');
+});
+
+/** A TLS echo backend: greets with its id, then sends back what it gets, half-close included. */
+async function startTlsEchoServer(t: TestContext, id: string): Promise<{ url: string; handshakes: () => number }> {
+  let handshakes = 0;
+  const server = tls.createServer({ cert: readFileSync(certs.cert), key: readFileSync(certs.key), allowHalfOpen: true }, (socket) => {
+    handshakes++;
+    socket.on('error', () => {});
+    socket.write(`${id}\n`);
+    socket.pipe(socket);
+  });
+  server.on('tlsClientError', () => {});
+  // Every TCP connection, handshake done or not (the balancer's checks keep coming until it stops): close() waits for them all.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { url: `tls://localhost:${(server.address() as net.AddressInfo).port}`, handshakes: () => handshakes };
+}
+
+test('tls:// backends of a tcp listener: the balancer speaks TLS to them, verified against upstreamTls.ca; with the wrong CA they are down, saying why, and a client gets no connection', async (t) => {
+  const good = await startTlsEchoServer(t, 't1');
+  const lb = await startBalancer(t, {
+    listeners: [
+      { name: 'good', mode: 'tcp', listen: { host: '127.0.0.1', port: 0 }, upstreamTls: { ca: certs.caCert }, backends: [{ url: good.url, name: 't1' }], healthCheck: { type: 'tcp' } },
+      { name: 'wrong-ca', mode: 'tcp', listen: { host: '127.0.0.1', port: 0 }, upstreamTls: { ca: otherCa.caCert }, backends: [{ url: good.url, name: 't1' }], healthCheck: { type: 'tcp' } },
+    ],
+  });
+  // A plain client; the relay encrypts towards the backend. Half-close passes through TLS both ways.
+  const plain = net.connect({ host: '127.0.0.1', port: await listenerPort(lb.adminUrl, 'good'), allowHalfOpen: true });
+  let text = '';
+  plain.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  plain.end('plain to the balancer, TLS beyond');
+  await once(plain, 'end');
+  assert.equal(text, 't1\nplain to the balancer, TLS beyond');
+
+  await waitFor('the wrong-CA listener to show its backend down', async () => (await getJson<{ state: string }[]>(`${lb.adminUrl}/listeners/wrong-ca/backends`))[0]?.state === 'unhealthy');
+  assert.match(lb.service.output(), /backend t1 stays unhealthy: its first health check failed why=UNABLE_TO_VERIFY_LEAF_SIGNATURE/, 'the log says why');
+  const handshakesBefore = good.handshakes();
+  const refused = net.connect({ host: '127.0.0.1', port: await listenerPort(lb.adminUrl, 'wrong-ca') });
+  refused.on('error', () => {});
+  let got = '';
+  refused.on('data', (chunk: Buffer) => (got += chunk.toString()));
+  await once(refused, 'close');
+  assert.equal(got, '', 'no byte of the backend reaches a client when its certificate does not verify');
+  assert.equal(good.handshakes(), handshakesBefore, 'no handshake completed with the backend');
 });
 
 test('new certificate files, then a SIGHUP or nothing: new handshakes get the new certificate, and a connection open across the swap keeps working', async (t) => {

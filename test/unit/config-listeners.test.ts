@@ -81,7 +81,14 @@ test('problems in a listener name the listener in the key path, with the line', 
   assert.match(message, /listeners\[1\]\.backends\[1\]\.url \(line 10, column 9\): .*needs a port/);
   assert.match(message, /listeners\[1\]\.colour \(line 11, column 5\): unknown key "colour"/);
   const mismatch = problemsOf('listeners:\n  - name: echo\n    mode: tcp\n    listen: {port: 8081}\n    backends:\n      - url: http://127.0.0.1:4001\n');
-  assert.match(mismatch, /listeners\[0\]\.backends\[0\]\.url \(line 6, column 9\): a tcp listener's backends are tcp:\/\/host:port, not http:\/\/127\.0\.0\.1:4001/);
+  assert.match(mismatch, /listeners\[0\]\.backends\[0\]\.url \(line 6, column 9\): a tcp listener's backends are tcp:\/\/host:port or tls:\/\/host:port, not http:\/\/127\.0\.0\.1:4001/);
+});
+
+test('tls:// backends belong to tcp listeners and need a port', () => {
+  const config = parseConfig('listeners:\n  - {name: db, mode: tcp, listen: {port: 8081}, backends: [{url: "tls://db.internal:5432"}]}\n');
+  assert.deepEqual(config.listeners[0]!.backends, [{ url: 'tls://db.internal:5432', weight: 1 }]);
+  assert.match(problemsOf('listeners:\n  - {name: db, mode: tcp, listen: {port: 8081}, backends: [{url: "tls://db.internal"}]}\n'), /backends\[0\]\.url.*needs a port: tls:\/\/host:port/);
+  assert.match(problemsOf('listeners:\n  - {name: web, listen: {port: 8080}, backends: [{url: "tls://a:1"}]}\n'), /an? http listener's backends are http:\/\/host:port or https:\/\/host:port, not tls:\/\/a:1/);
 });
 
 test('listener names and ports are unique, every listener has its own port, and modes have their limits', () => {

@@ -1,3 +1,5 @@
+import { log } from '@lab/common/log';
+
 /**
  * Flap damping: a backend that goes down within this long of coming back up is flapping, and the
  * passes its next rise needs double (up to FLAP_MAX_RISE); once it stays up this long, rise applies again.
@@ -70,6 +72,8 @@ export class RiseFall {
       counts.failures = passed ? 0 : 1;
       counts.beenUp = passed;
       this.setter.setStatus(id, passed, `first health check ${passed ? 'passed' : 'failed'}: ${detail}`);
+      // A backend starts unhealthy, so this is no state change to log: without this line nothing would say why it stays down.
+      if (!passed) log.warn(`backend ${id} stays unhealthy: its first health check failed`, { why: detail });
       return;
     }
     if (!passed) {

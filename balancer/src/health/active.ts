@@ -16,7 +16,7 @@ export interface ActiveCheckSettings {
   /** the port to check, when not the backend's own */
   port?: number | undefined;
   path: string;
-  /** how https:// backends are verified */
+  /** how https:// and tls:// backends are verified */
   tls?: UpstreamTls | undefined;
   /** interval between the end of one check and the start of the next, jittered by ±10% */
   interval: number;
@@ -88,7 +88,11 @@ export class ActiveHealthChecker {
   /** check performs one health check and never rejects. */
   check(target: URL): Promise<{ passed: boolean; detail: string }> {
     const port = this.settings.port ?? Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-    if (this.settings.type === 'tcp') return tcpCheck(target.hostname, port, this.settings.timeout);
+    if (this.settings.type === 'tcp') {
+      // A tls:// backend's own port is checked with a handshake; a health port of its own, with a connect.
+      const tls = target.protocol === 'tls:' && this.settings.port === undefined ? tlsConnectOptions(target, this.settings.tls) : undefined;
+      return tcpCheck(target.hostname, port, this.settings.timeout, tls);
+    }
     return new Promise((resolve) => {
       let settled = false;
       const settle = (passed: boolean, detail: string): void => {

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { DataPlane, type Route, type UpstreamSource } from '../data-plane.js';
-import type { Upstream } from '../engines/engine.js';
+import type { Upstream, UpstreamTls } from '../engines/engine.js';
+import { tlsConnectOptions, type TlsConnectOptions } from '../engines/upstream-tls.js';
 import { listenerRegistry, NO_BACKEND_LABEL, TcpMetrics } from '../metrics.js';
 import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
@@ -10,17 +11,19 @@ import { relay, relayServerOptions, type RelayedConnection } from '../tcp/relay.
 import { ConnectionCount, type ServedListener } from './served.js';
 import { watchTls } from './tls.js';
 
-/** Where a tcp backend is: its URL parsed once, when it joins. */
+/** Where a tcp backend is: its URL parsed once, when it joins; for tls://, how it is verified. */
 interface TcpUpstream extends Upstream {
   readonly host: string;
   readonly port: number;
+  readonly tls: TlsConnectOptions | undefined;
 }
 
 const tcpUpstreams: UpstreamSource = {
-  upstream(url: string): TcpUpstream {
+  upstream(url: string, tls?: UpstreamTls): TcpUpstream {
     const parsed = new URL(url);
     // An IPv6 literal comes in brackets in a URL, and without them to net.connect.
-    return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port), close: () => undefined };
+    const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { host, port: Number(parsed.port), tls: parsed.protocol === 'tls:' ? tlsConnectOptions(parsed, tls) : undefined, close: () => undefined };
   },
   close: () => undefined,
 };
@@ -94,7 +97,7 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
         if (!route) return undefined;
         tried.set(route.id, route);
         const target = route.upstream as TcpUpstream;
-        return { id: route.id, host: target.host, port: target.port };
+        return { id: route.id, host: target.host, port: target.port, tls: target.tls };
       },
       connectTimeoutMs: settings.timeouts.connect,
       attempts: settings.retryAttempts,

@@ -1,3 +1,4 @@
+import type { TlsConnectOptions } from '../engines/upstream-tls.js';
 import { connectWithin } from './connect.js';
 
 export interface TcpCheckResult {
@@ -9,18 +10,18 @@ export interface TcpCheckResult {
 /**
  * tcpCheck is the `healthCheck: { type: tcp }` check: a connect within timeoutMs passes, and the
  * connection is closed at once (a FIN, not a reset, so that backends do not log an error for
- * every check). It never rejects.
+ * every check). With tls (a tls:// backend), the TLS handshake must succeed too. It never rejects.
  */
-export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<TcpCheckResult> {
+export function tcpCheck(host: string, port: number, timeoutMs: number, tls?: TlsConnectOptions): Promise<TcpCheckResult> {
   return new Promise((resolve) => {
     connectWithin(host, port, timeoutMs, {
       connected(socket) {
         socket.destroy();
-        resolve({ passed: true, detail: 'connected' });
+        resolve({ passed: true, detail: tls ? 'TLS handshake done' : 'connected' });
       },
       failed(_reason, detail) {
         resolve({ passed: false, detail });
       },
-    });
+    }, tls);
   });
 }

@@ -1,11 +1,13 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { TlsConnectOptions } from '../engines/upstream-tls.js';
 
 export type ConnectFailureReason = 'refused' | 'timeout' | 'error';
 
 /** What a connect attempt reports: exactly one of the two, unless it was cancelled first. */
 export interface ConnectOutcome {
   connected(socket: Socket): void;
-  /** detail: the error code (ECONNREFUSED, EHOSTUNREACH, ENOTFOUND...) or "timeout after N ms" */
+  /** detail: the error code (ECONNREFUSED, EHOSTUNREACH, ENOTFOUND, or a TLS one such as UNABLE_TO_VERIFY_LEAF_SIGNATURE) or "timeout after N ms" */
   failed(reason: ConnectFailureReason, detail: string): void;
 }
 
@@ -17,12 +19,15 @@ export interface PendingConnect {
 /**
  * connectWithin opens a TCP connection (half-open allowed, Nagle off: a relay forwards what it
  * gets at once) and gives up after timeoutMs, name resolution included; 0 means no limit but
- * the kernel's. The socket handed to connected() has no error listener of ours left on it.
+ * the kernel's. With tls (a tls:// backend), it is connected once the TLS handshake has
+ * succeeded, and a handshake that fails (a certificate that does not verify...) is a failed
+ * connect, within the same timeout. The socket handed to connected() has no error listener of
+ * ours left on it.
  */
-export function connectWithin(host: string, port: number, timeoutMs: number, outcome: ConnectOutcome): PendingConnect {
+export function connectWithin(host: string, port: number, timeoutMs: number, outcome: ConnectOutcome, tls?: TlsConnectOptions): PendingConnect {
   let socket: Socket;
   try {
-    socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
+    socket = tls ? connectTls(host, port, tls) : connect({ host, port, allowHalfOpen: true, noDelay: true });
   } catch (error) {
     // A bad port throws at once; the outcome is reported later, like every other.
     let cancelled = false;
@@ -50,7 +55,7 @@ export function connectWithin(host: string, port: number, timeoutMs: number, out
   const onError = (error: NodeJS.ErrnoException): void => fail(failureReason(error), error.code ?? error.message);
   // The listener stays after a failure: a destroyed socket may still report a late error.
   socket.on('error', onError);
-  socket.once('connect', () => {
+  socket.once(tls ? 'secureConnect' : 'connect', () => {
     if (!settle()) return;
     socket.off('error', onError);
     outcome.connected(socket);
@@ -61,6 +66,12 @@ export function connectWithin(host: string, port: number, timeoutMs: number, out
       if (settle()) socket.destroy();
     },
   };
+}
+
+/** connectTls: tls.connect passes allowHalfOpen on to its TLSSocket, though Node's types leave it out. */
+function connectTls(host: string, port: number, tls: TlsConnectOptions): Socket {
+  const options: ConnectionOptions & { allowHalfOpen: boolean } = { host, port, ...tls, allowHalfOpen: true };
+  return tlsConnect(options).setNoDelay(true);
 }
 
 function failureReason(error: NodeJS.ErrnoException): ConnectFailureReason {

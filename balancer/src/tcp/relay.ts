@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { TlsConnectOptions } from '../engines/upstream-tls.js';
 import { connectWithin, type ConnectFailureReason, type PendingConnect } from './connect.js';
 import { proxyHeader, type ProxyProtocolSetting } from './proxy-protocol.js';
 
@@ -8,6 +9,8 @@ export interface RelayTarget {
   readonly id: string;
   readonly host: string;
   readonly port: number;
+  /** a tls:// backend: the relay speaks TLS to it */
+  readonly tls?: TlsConnectOptions | undefined;
 }
 
 /**
@@ -135,10 +138,16 @@ class Relay implements RelayedConnection {
     this.tries++;
     this.tried.add(target.id);
     this.options.observer.connecting?.(target.id);
-    const connect = connectWithin(target.host, target.port, this.options.connectTimeoutMs, {
-      connected: (socket) => this.start(target.id, socket),
-      failed: (reason, detail) => this.connectFailed(target.id, reason, detail),
-    });
+    const connect = connectWithin(
+      target.host,
+      target.port,
+      this.options.connectTimeoutMs,
+      {
+        connected: (socket) => this.start(target.id, socket),
+        failed: (reason, detail) => this.connectFailed(target.id, reason, detail),
+      },
+      target.tls,
+    );
     // connectWithin reports asynchronously, so this is set before any outcome.
     this.pending = { id: target.id, connect };
   }
