@@ -122,6 +122,19 @@ const listenerKeys = {
     idle: duration.optional(),
     /** drain (tcp mode): how long a draining or removed backend's open connections may last (default 30s). */
     drain: duration.optional(),
+    /** clientHeader (http mode): a client must send its whole request head within this, from its connection or its last response (408, then close; default 10s). */
+    clientHeader: duration.optional(),
+    /** clientIdle (http mode): an idle keep-alive client connection is closed after this, advertised as Keep-Alive: timeout=N (default 5s). */
+    clientIdle: duration.optional(),
+  }).prefault({}),
+  /** limits: what one client may take. maxConnections applies to both modes, the others to http. */
+  limits: z.strictObject({
+    /** maxConnections: client connections at once on this listener (per worker); beyond it, 503 LB_ERR_OVERLOADED (tcp: a close) */
+    maxConnections: z.number().int('must be a whole number').min(1, 'must be at least 1').default(10_000),
+    /** maxHeaderBytes: the request head's size; beyond it, 431 LB_ERR_HEADERS_TOO_LARGE */
+    maxHeaderBytes: z.number().int('must be a whole number').min(1024, 'must be at least 1024').max(1_048_576, 'must be at most 1048576 (1 MiB)').default(16_384),
+    /** maxBodyBytes: the request body's size, by Content-Length and while it streams; beyond it, 413 LB_ERR_BODY_TOO_LARGE (0: no limit) */
+    maxBodyBytes: z.number().int('must be a whole number').min(0, 'must be 0 (no limit) or more').default(0),
   }).prefault({}),
   /** tls: terminate TLS on this listener (https, or TLS over tcp): PEM files, read again on every reload. */
   tls: z.strictObject({ cert: z.string().min(1, 'a PEM file path'), key: z.string().min(1, 'a PEM file path') }).optional(),
@@ -179,12 +192,17 @@ export type ListenerConfig = Readonly<
   Omit<ParsedListener, 'mode' | 'healthCheck' | 'timeouts' | 'proxyProtocol'> & {
     mode: ListenerMode;
     healthCheck: Readonly<ParsedListener['healthCheck'] & { type: 'http' | 'tcp' }>;
-    timeouts: Readonly<ParsedListener['timeouts'] & { idle: number; drain: number }>;
+    timeouts: Readonly<ParsedListener['timeouts'] & { idle: number; drain: number; clientHeader: number; clientIdle: number }>;
     proxyProtocol: (typeof proxyProtocols)[number];
     /** DNS discovery feeds the first listener (discovery is a top-level key) */
     discovery: ParsedConfig['discovery'];
   }
 >;
+
+export const DEFAULT_CLIENT_HEADER_MS = 10_000;
+export const DEFAULT_CLIENT_IDLE_MS = 5_000;
+/** Node's http.Server requestTimeout (5 min by default), which a head timeout may not exceed. */
+export const MAX_CLIENT_HEADER_MS = 300_000;
 
 /** The name of the one listener of a file without `listeners:`. */
 export const DEFAULT_LISTENER = 'default';
@@ -278,8 +296,32 @@ export function validateAlgorithmChoice(body: unknown): z.output<typeof algorith
   return parseWith(z.strictObject({ name: algorithm }), body ?? {}, 'algorithm choice').name;
 }
 
+/**
+ * A configuration is small: a document with more values than this, counted as they would be
+ * walked (YAML aliases expanded), or nested deeper, is refused before anything walks it, so that
+ * an alias bomb ("billion laughs") or a deeply nested body costs a bounded walk and no more.
+ */
+const MAX_DOCUMENT_VALUES = 100_000;
+const MAX_DOCUMENT_DEPTH = 64;
+
+/** documentTooLarge: why the document is refused unwalked, or undefined; an iterative walk that stops at the limits. */
+function documentTooLarge(document: unknown): string | undefined {
+  const stack: [unknown, number][] = [[document, 0]];
+  let values = 0;
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (++values > MAX_DOCUMENT_VALUES) return `the configuration has more than ${MAX_DOCUMENT_VALUES} values (YAML aliases count each time they are used)`;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_DOCUMENT_DEPTH) return `the configuration is nested more than ${MAX_DOCUMENT_DEPTH} levels deep`;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}
+
 /** validateConfig checks a parsed document and returns the frozen config, or throws ConfigError listing every problem. */
 export function validateConfig(document: unknown, source = 'config', positions = new Map<string, Position>()): Config {
+  const tooLarge = documentTooLarge(document);
+  if (tooLarge) throw new ConfigError(source, [{ path: '', message: tooLarge }]);
   const parsed = parseWith(configSchema, document ?? {}, source, positions);
   const located = locator(positions);
   const problems: ConfigProblem[] = [];
@@ -360,7 +402,14 @@ function resolveListener(listener: Omit<ParsedListener, 'discoveryPort'> & { dis
     panicThreshold: listener.panicThreshold,
     slowStart: listener.slowStart,
     retries: listener.retries,
-    timeouts: { ...listener.timeouts, idle: listener.timeouts.idle ?? 600_000, drain: listener.timeouts.drain ?? 30_000 },
+    timeouts: {
+      ...listener.timeouts,
+      idle: listener.timeouts.idle ?? 600_000,
+      drain: listener.timeouts.drain ?? 30_000,
+      clientHeader: listener.timeouts.clientHeader ?? DEFAULT_CLIENT_HEADER_MS,
+      clientIdle: listener.timeouts.clientIdle ?? DEFAULT_CLIENT_IDLE_MS,
+    },
+    limits: listener.limits,
     proxyProtocol: listener.proxyProtocol ?? 'off',
     tls: listener.tls,
     upstreamTls: listener.upstreamTls,
@@ -387,9 +436,12 @@ function checkListener(listener: ListenerConfig, at: readonly PropertyKey[], loc
     }
   });
   if (listener.backends.length === 0 && !listener.discovery) problems.push(located([...at, 'backends'], 'at least one backend is needed (or discovery.dns)'));
-  for (const key of ['perTry', 'request', 'connect'] as const) {
+  for (const key of ['perTry', 'request', 'connect', 'clientHeader', 'clientIdle'] as const) {
     if (listener.timeouts[key] === 0) problems.push(located([...at, 'timeouts', key], 'must be more than 0'));
   }
+  if (listener.timeouts.clientIdle > 0 && listener.timeouts.clientIdle < 1000) problems.push(located([...at, 'timeouts', 'clientIdle'], 'must be at least 1s: it is advertised in whole seconds (Keep-Alive: timeout=N)'));
+  // Node's server refuses a head timeout above its whole-request timeout (5 min).
+  if (listener.timeouts.clientHeader > MAX_CLIENT_HEADER_MS) problems.push(located([...at, 'timeouts', 'clientHeader'], `must be at most ${MAX_CLIENT_HEADER_MS / 60_000}m`));
   if (listener.mode === 'tcp' && listener.hash.key !== 'client-address') {
     problems.push(located([...at, 'hash', 'key'], 'a tcp listener can only hash the client address (there are no headers at L4)'));
   }
@@ -455,6 +507,8 @@ export function parseConfig(text: string, source = 'config'): Config {
   if (document !== undefined && document !== null && (typeof document !== 'object' || Array.isArray(document))) {
     throw new ConfigError(source, [{ path: '', message: 'the configuration must be a YAML mapping of keys such as listen, backends, algorithm' }]);
   }
+  const tooLarge = documentTooLarge(document);
+  if (tooLarge) throw new ConfigError(source, [{ path: '', message: tooLarge }]);
   return validateConfig(document, source, yamlPositions(text));
 }
 

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { errorBody as envelope, sendError as sendEnvelope, type ErrorBody } from '@lab/common/errors';
 
 /**
@@ -14,6 +14,11 @@ export const lbErrors = {
   LB_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'no backend sent response headers within timeouts.perTry' },
   LB_ERR_REQUEST_TIMEOUT: { status: 504, message: 'the request did not complete within timeouts.request' },
   LB_ERR_TLS_REQUIRED: { status: 400, message: 'this port speaks TLS: send the request with https://' },
+  LB_ERR_CLIENT_TIMEOUT: { status: 408, message: 'the request head did not arrive within timeouts.clientHeader' },
+  LB_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request head is larger than limits.maxHeaderBytes' },
+  LB_ERR_BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than limits.maxBodyBytes' },
+  LB_ERR_BAD_REQUEST: { status: 400, message: 'the request is not valid HTTP/1.1' },
+  LB_ERR_OVERLOADED: { status: 503, message: 'this listener has limits.maxConnections client connections open; try again later' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type LbErrorCode = keyof typeof lbErrors;
@@ -24,6 +29,17 @@ function messageOf(code: LbErrorCode, detail: string | undefined): string {
 
 export function errorBody(code: LbErrorCode, detail?: string): string {
   return JSON.stringify(envelope(code, messageOf(code, detail)));
+}
+
+/**
+ * rawAnswer is a whole HTTP/1.1 response with the code's status and JSON body, and
+ * `connection: close`: what is written straight to a socket that has no usable request (a
+ * malformed or oversized head, a head that never came, a plain request on a TLS port).
+ */
+export function rawAnswer(code: LbErrorCode, detail?: string): string {
+  const body = errorBody(code, detail);
+  const { status } = lbErrors[code];
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 /** sendError answers with the code's status and JSON body, unless the response has already started. */

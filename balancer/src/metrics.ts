@@ -137,6 +137,21 @@ export class BalancerMetrics {
 export type TcpResult = 'ok' | 'connect_failed' | 'no_backend';
 
 /** TcpMetrics are recorded where tcp listeners relay connections: in each worker, labelled with the listener by its registry. */
+/** Why a client was refused before (or instead of) its request reaching a backend: lb_client_errors_total's reason. */
+export type ClientErrorReason = 'header_timeout' | 'headers_too_large' | 'body_too_large' | 'bad_request' | 'overloaded';
+
+export class ClientErrorMetrics {
+  private readonly counter: Counter<'reason'>;
+
+  constructor(registry: Registry) {
+    this.counter = counter(registry, BALANCER_METRIC.clientErrors, 'Clients refused by a listener limit or timeout, or for a malformed request, by reason', ['reason']);
+  }
+
+  count(reason: ClientErrorReason): void {
+    this.counter.inc({ reason });
+  }
+}
+
 export class TcpMetrics {
   readonly connections: Counter<'backend' | 'result'>;
   readonly bytes: Counter<'backend' | 'direction'>;

@@ -14,7 +14,9 @@ export interface Snapshot {
   /** the lower-case header whose value hash algorithms hash; undefined: the client address */
   readonly hashHeader: string | undefined;
   readonly engine: EngineName;
-  readonly timeouts: Readonly<{ connect: number; perTry: number; request: number; idle: number; drain: number }>;
+  readonly timeouts: Readonly<{ connect: number; perTry: number; request: number; idle: number; drain: number; clientHeader: number; clientIdle: number }>;
+  /** what one client may take: connections at once (both modes), head and body sizes (http) */
+  readonly limits: Readonly<{ maxConnections: number; maxHeaderBytes: number; maxBodyBytes: number }>;
   /** tcp listeners: the PROXY protocol header sent on every backend connection */
   readonly proxyProtocol: 'off' | 'v1' | 'v2';
   /** the listener's certificate and key (a reload with new files swaps them), and how https:// backends are verified */

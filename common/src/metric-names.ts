@@ -13,6 +13,7 @@ export const BALANCER_METRIC = {
   workers: 'lb_workers',
   workerRestarts: 'lb_worker_restarts_total',
   tcpConnections: 'lb_tcp_connections_total',
+  clientErrors: 'lb_client_errors_total',
   tcpActiveConnections: 'lb_tcp_active_connections',
   tcpBytes: 'lb_tcp_bytes_total',
   tcpConnectionDuration: 'lb_tcp_connection_duration_seconds',

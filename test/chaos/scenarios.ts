@@ -177,6 +177,8 @@ export interface LabDriver {
 }
 
 /** One scenario's run: the load, the state polls, and the faults the test marked, all timed from the start of the load. */
+const staleRetries = (run: LoadRun): number => run.samples.filter((sample) => 'retried' in sample && sample.retried === true).length;
+
 class Session {
   readonly started = performance.now();
   readonly markers: Marker[] = [];
@@ -274,7 +276,16 @@ class Session {
           ...figures,
           shares: run.byBackend(),
         }
-      : { requests: run.samples.length, errors, ...(errors > 0 ? { errorKinds: describeFailures(run) } : {}), p99Ms: run.percentile(99), ...figures, shares: run.byBackend() };
+      : {
+          requests: run.samples.length,
+          errors,
+          ...(errors > 0 ? { errorKinds: describeFailures(run) } : {}),
+          // Sent again, as real clients do, after a reused keep-alive connection was reset before any answer.
+          ...(staleRetries(run) > 0 ? { staleConnectionRetries: staleRetries(run) } : {}),
+          p99Ms: run.percentile(99),
+          ...figures,
+          shares: run.byBackend(),
+        };
     // A figure that was never seen (undefined) is written as null, so that the JSON says so.
     const all = Object.fromEntries(Object.entries(measured).map(([key, value]) => [key, value ?? null]));
     const file = writeTimeline({

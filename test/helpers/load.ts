@@ -7,6 +7,8 @@ export interface LoadSample {
   status: number;
   backend: string | undefined;
   error: string | undefined;
+  /** sent again once: the reused keep-alive connection it went on was reset before any byte came back */
+  retried?: true;
 }
 
 export interface LoadOptions {
@@ -69,18 +71,33 @@ export async function runLoad(options: LoadOptions): Promise<LoadRun> {
   };
 }
 
-function sendOne(options: LoadOptions, agent: Agent, index: number, runStarted: number): Promise<LoadSample> {
-  const at = performance.now() - runStarted;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * sendOne sends one request. As browsers, undici and Node's fetch do, an idempotent request whose
+ * reused keep-alive connection was reset (or closed) before any byte of the answer came back is
+ * sent once more, on another connection: the server closed that idle connection just as the
+ * request went out, the race that its Keep-Alive: timeout hint makes rare. It is a client error
+ * only if the second try fails too.
+ */
+function sendOne(options: LoadOptions, agent: Agent, index: number, runStarted: number, at = performance.now() - runStarted, retried = false): Promise<LoadSample> {
   return new Promise((resolve) => {
     const done = (status: number, backend: string | undefined, error: string | undefined): void =>
-      resolve({ at, ms: performance.now() - runStarted - at, status, backend, error });
-    const req = request(options.url, { method: options.method ?? 'GET', agent, headers: options.headers?.(index) }, (res) => {
+      resolve({ at, ms: performance.now() - runStarted - at, status, backend, error, ...(retried ? { retried: true as const } : {}) });
+    const method = options.method ?? 'GET';
+    let answered = false;
+    const req = request(options.url, { method, agent, headers: options.headers?.(index) }, (res) => {
+      answered = true;
       res.resume();
       res.on('end', () => done(res.statusCode ?? 0, res.headers['x-backend-id'] as string | undefined, undefined));
       res.on('error', (error: NodeJS.ErrnoException) => done(res.statusCode ?? 0, undefined, error.code ?? error.message));
     });
     req.setTimeout(options.timeoutMs ?? 5_000, () => req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })));
-    req.on('error', (error: NodeJS.ErrnoException) => done(0, undefined, error.code ?? error.message));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      const staleConnection = req.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      if (staleConnection && !retried && IDEMPOTENT.has(method)) resolve(sendOne(options, agent, index, runStarted, at, true));
+      else done(0, undefined, error.code ?? error.message);
+    });
     req.end();
   });
 }

@@ -49,7 +49,13 @@ export async function startService(name: string, script: string, options: StartO
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? null : code))));
+  let exitedBy = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exitedBy = signal ? `signal ${signal}` : `code ${code}`;
+      resolve(code ?? (signal ? null : code));
+    }),
+  );
 
   /** Resolves with what `match` finds in the next line it finds something in. */
   const waitFor = <T>(what: string, match: (line: string) => T | undefined, timeoutMs = 10_000): Promise<T> =>
@@ -70,7 +76,7 @@ export async function startService(name: string, script: string, options: StartO
         if (!lineListeners.has(listener)) return;
         clearTimeout(timer);
         lineListeners.delete(listener);
-        reject(new Error(`${name} exited (code ${code}) before printing ${what}; output:\n${text}`));
+        reject(new Error(`${name} exited (${exitedBy || `code ${code}`}) before printing ${what}; output:\n${text}`));
       });
     });
   const waitForLine = (pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray> => waitFor(String(pattern), (line) => line.match(pattern) ?? undefined, timeoutMs);

@@ -30,6 +30,24 @@ test('a minimal file gets the documented defaults and is frozen', () => {
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.backends[0]));
 });
 
+test('client timeouts and limits: the documented defaults per listener, and what each refuses', () => {
+  const config = parseConfig('backends:\n  - url: http://127.0.0.1:3001\n');
+  const [listener] = config.listeners;
+  assert.equal(listener!.timeouts.clientHeader, 10_000);
+  assert.equal(listener!.timeouts.clientIdle, 5_000);
+  assert.deepEqual(config.limits, { maxConnections: 10_000, maxHeaderBytes: 16_384, maxBodyBytes: 0 });
+  const tuned = parseConfig('timeouts: {clientHeader: 3s, clientIdle: 2s}\nlimits: {maxConnections: 50, maxBodyBytes: 1048576}\nbackends:\n  - url: http://127.0.0.1:3001\n');
+  assert.equal(tuned.listeners[0]!.timeouts.clientHeader, 3_000);
+  assert.deepEqual(tuned.listeners[0]!.limits, { maxConnections: 50, maxHeaderBytes: 16_384, maxBodyBytes: 1_048_576 });
+  const timeouts = problemsOf('timeouts: {clientHeader: 10m, clientIdle: 500ms}\nbackends:\n  - url: http://127.0.0.1:3001\n').join('\n');
+  assert.match(timeouts, /timeouts\.clientHeader.*at most 5m/);
+  assert.match(timeouts, /timeouts\.clientIdle.*at least 1s/);
+  const problems = problemsOf('limits: {maxConnections: 0, maxHeaderBytes: 100, maxBodyBytes: -1}\nbackends:\n  - url: http://127.0.0.1:3001\n').join('\n');
+  assert.match(problems, /limits\.maxConnections.*at least 1/);
+  assert.match(problems, /limits\.maxHeaderBytes.*at least 1024/);
+  assert.match(problems, /limits\.maxBodyBytes.*0 \(no limit\) or more/);
+});
+
 test('every problem is reported at once, each with its key path and line', () => {
   const problems = problemsOf(
     [

@@ -136,9 +136,16 @@ async function finish(listeners: readonly ServedListener[], closeIdle: boolean, 
   return abandoned;
 }
 
+/**
+ * The accept queue of every listener (the kernel caps it at net.core.somaxconn, 4096 on these
+ * machines). Node's default, 511, overflows in a burst of new connections, and each SYN dropped
+ * then costs its client a 1 s retransmit: the steady clients of a listener too, not only the burst.
+ */
+const LISTEN_BACKLOG = 4096;
+
 async function listen(listener: ServedListener, start: ListenerStart, reusePort: boolean): Promise<void> {
   const { config, port } = start;
-  listener.server.listen({ host: config.listen.host, port, reusePort });
+  listener.server.listen({ host: config.listen.host, port, reusePort, backlog: LISTEN_BACKLOG });
   try {
     await once(listener.server, 'listening');
   } catch (error) {

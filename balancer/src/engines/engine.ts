@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { FailureKind } from '../pipeline/error-mapping.js';
 
@@ -61,6 +62,7 @@ export interface Engine {
   readonly name: EngineName;
   /** upstream: the connections to one backend; tls applies to an https:// url */
   upstream(url: string, tls?: UpstreamTls): Upstream;
-  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry;
+  /** body: where the request body comes from when not straight from req (limits.maxBodyBytes counts it on its way) */
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver, body?: Readable): EngineTry;
   close(): void;
 }

@@ -1,6 +1,6 @@
 import { Agent, type AgentOptions, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Engine, EngineSettings, EngineTry, TryObserver, Upstream, UpstreamTls } from './engine.js';
 import type { FailureKind } from '../pipeline/error-mapping.js';
@@ -103,11 +103,12 @@ export class HttpProxyEngine implements Engine {
     return new HttpProxyUpstream(url, this.settings.connectTimeout, tls);
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver, body?: Readable): EngineTry {
     const attempt = new HttpProxyTry(new TryReport(res, observer));
     (req as Tracked)[TRY] = attempt;
     const { withBody, bodiless: noBody } = upstream as HttpProxyUpstream;
-    this.proxy.web(req, res, bodiless ? noBody : withBody, onProxyError);
+    // http-proxy-3 pipes `buffer` upstream instead of req when it is given.
+    this.proxy.web(req, res, bodiless ? noBody : body ? { ...withBody, buffer: body } : withBody, onProxyError);
     return attempt;
   }
 

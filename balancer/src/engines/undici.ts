@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
@@ -121,13 +122,13 @@ export class UndiciEngine implements Engine {
     return new UndiciUpstream(url, this.settings.connectTimeout, tls);
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver): EngineTry {
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, bodiless: boolean, observer: TryObserver, body?: Readable): EngineTry {
     const attempt = new UndiciTry(new TryReport(res, observer));
     const headers = req.headers;
     // undici frames the body itself and refuses these headers.
     delete headers['transfer-encoding'];
     const { pool, servername } = upstream as UndiciUpstream;
-    const options: Dispatcher.DispatchOptions & { servername?: string } = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : req, blocking: false };
+    const options: Dispatcher.DispatchOptions & { servername?: string } = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: bodiless ? null : (body ?? req), blocking: false };
     // servername is an option of undici's requests that its types leave out; only https:// backends need it.
     if (servername !== undefined) options.servername = servername;
     try {

@@ -1,15 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as TlsServer } from 'node:tls';
 import { DataPlane } from '../data-plane.js';
 import { createEngine } from '../engines/index.js';
-import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
-import { listenerRegistry, TrafficMetrics } from '../metrics.js';
+import { ClientErrorMetrics, listenerRegistry, TrafficMetrics } from '../metrics.js';
 import { Accounting } from '../pipeline/accounting.js';
 import { createRequestHandler } from '../pipeline/exchange.js';
 import { createUpgradeHandler } from '../pipeline/upgrade.js';
 import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
+import { ClientGuard, guardedServerOptions } from './client-guard.js';
 import { ConnectionCount, type ServedListener } from './served.js';
 import { watchTls } from './tls.js';
 
@@ -25,17 +25,19 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
   const dataPlane = new DataPlane(await createEngine(config.engine, { connectTimeout: config.timeouts.connect }), reports);
   dataPlane.apply(start.snapshot);
   const registry = listenerRegistry(config.name, start.labelled);
-  const accounting = new Accounting(new TrafficMetrics(registry), reports);
+  const clientErrors = new ClientErrorMetrics(registry);
+  const accounting = new Accounting(new TrafficMetrics(registry), reports, clientErrors);
 
-  const handler = createRequestHandler(dataPlane, accounting);
+  const exchange = createRequestHandler(dataPlane, accounting);
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!guard.refused(req, res)) exchange(req, res);
+  };
   const tls = start.snapshot.tls.server;
-  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, handler) : createServer({ keepAliveTimeout: CLIENT_IDLE_TIMEOUT_MS }, handler);
+  const options = { ...guardedServerOptions, maxHeaderSize: start.snapshot.limits.maxHeaderBytes };
+  const server: Server = tls ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler) : createServer(options, handler);
+  const guard: ClientGuard = new ClientGuard(server, connections, clientErrors, start.snapshot, tls !== undefined);
   const swapCertificate = tls ? watchTls(server as unknown as TlsServer, tls) : () => undefined;
   server.on('upgrade', createUpgradeHandler(dataPlane, accounting));
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  server.on('connection', (socket) => connections.track(socket));
   return {
     name: config.name,
     server,
@@ -43,6 +45,7 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
     reports,
     apply: (snapshot) => {
       dataPlane.apply(snapshot);
+      guard.apply(snapshot);
       swapCertificate(snapshot.tls.server);
     },
     startDraining: () => void (dataPlane.shuttingDown = true),

@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { DataPlane, type Route, type UpstreamSource } from '../data-plane.js';
 import type { Upstream, UpstreamTls } from '../engines/engine.js';
 import { tlsConnectOptions, type TlsConnectOptions } from '../engines/upstream-tls.js';
-import { listenerRegistry, NO_BACKEND_LABEL, TcpMetrics } from '../metrics.js';
+import { ClientErrorMetrics, listenerRegistry, NO_BACKEND_LABEL, TcpMetrics } from '../metrics.js';
 import { ReportBatcher } from '../cluster/report.js';
 import type { ListenerStart, WorkerReport } from '../cluster/messages.js';
 import type { Snapshot } from '../snapshot.js';
@@ -47,6 +47,7 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
   const metrics = new TcpMetrics(registry, function* () {
     for (const [id, load] of dataPlane.loads()) yield [id, load.activeRequests] as const;
   });
+  const clientErrors = new ClientErrorMetrics(registry);
   /** the connections relayed to each backend now */
   const relayed = new Map<string, Set<RelayedConnection>>();
   const drainTimers = new Map<string, NodeJS.Timeout>();
@@ -75,6 +76,12 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
   const onConnection = (client: Socket): void => {
     connections.track(client);
     const settings = dataPlane.current.snapshot;
+    if (connections.open > settings.limits.maxConnections) {
+      // There is no protocol to say why at L4: the client is closed at once, before any backend is asked.
+      clientErrors.count('overloaded');
+      client.destroy();
+      return;
+    }
     const address = client.remoteAddress ?? '';
     const context = { clientAddress: address, hashKey: address };
     /** the routes this connection tried, by id: each connecting() is matched by one end() */

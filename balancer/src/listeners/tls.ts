@@ -1,13 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { errorBody, lbErrors } from '../errors.js';
+import { rawAnswer } from '../errors.js';
 import type { TlsMaterial } from '../tls-material.js';
 import { log } from '@lab/common/log';
 
-const PLAIN_HTTP_ANSWER = (() => {
-  const body = errorBody('LB_ERR_TLS_REQUIRED');
-  return `HTTP/1.1 ${lbErrors.LB_ERR_TLS_REQUIRED.status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
-})();
+const PLAIN_HTTP_ANSWER = rawAnswer('LB_ERR_TLS_REQUIRED');
 
 /**
  * watchTls: a TLS listener's handshake errors, and certificate swaps. A plain HTTP request on the

@@ -1,4 +1,4 @@
-import type { TrafficMetrics } from '../metrics.js';
+import type { ClientErrorMetrics, ClientErrorReason, TrafficMetrics } from '../metrics.js';
 
 /** RequestRecorder: whoever keeps the status page's per-second statistics (the primary's TrafficStats, or a worker's report to it). */
 export interface RequestRecorder {
@@ -10,7 +10,13 @@ export class Accounting {
   constructor(
     private readonly metrics: TrafficMetrics,
     private readonly stats: RequestRecorder,
+    private readonly clientErrors?: ClientErrorMetrics,
   ) {}
+
+  /** clientError: a client refused for a limit or a malformed request (lb_client_errors_total). */
+  clientError(reason: ClientErrorReason): void {
+    this.clientErrors?.count(reason);
+  }
 
   /** finished: one answered request, by the backend that answered (or the refusal's label), method label, status sent (499: client went away) and duration. */
   finished(backend: string, method: string, status: number, seconds: number): void {

@@ -10,9 +10,7 @@ import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
 import { ANSWER_FOR, failureDetail, type ExchangeFailure } from './error-mapping.js';
 import { retryDecision, type BodyState } from './retry-policy.js';
 import type { Accounting } from './accounting.js';
-import { CLIENT_IDLE_TIMEOUT_MS } from '../engines/keep-alive.js';
-
-const KEEP_ALIVE_HINT = `timeout=${CLIENT_IDLE_TIMEOUT_MS / 1000}`;
+import { BodyLimit } from './body-limit.js';
 
 /** Where the exchange of a response is kept: a symbol property, which costs the garbage collector far less than a WeakMap. */
 const EXCHANGE = Symbol('exchange');
@@ -60,6 +58,10 @@ class Exchange implements TryObserver {
   private lastDetail: string | undefined;
   /** the status to count when the response did not complete normally */
   private failedStatus: number | undefined;
+  /** a chunked body on its way through BodyLimit (limits.maxBodyBytes); undefined: straight from req */
+  private readonly bodySource: BodyLimit | undefined;
+  /** the body passed limits.maxBodyBytes: the try is abandoned and the answer is 413 */
+  private bodyRefused = false;
 
   constructor(
     private readonly plane: DataPlane,
@@ -78,6 +80,26 @@ class Exchange implements TryObserver {
     res.once('close', onResponseClose);
     if (plane.shuttingDown) res.shouldKeepAlive = false;
     this.requestDeadline = this.startedAt + this.settings.timeouts.request;
+    const maxBody = this.settings.limits.maxBodyBytes;
+    this.bodySource = this.body === 'streamed' && maxBody > 0 && headers['content-length'] === undefined ? req.pipe(new BodyLimit(maxBody, () => this.bodyTooLarge())) : undefined;
+  }
+
+  /** bodyTooLarge: a chunked body passed limits.maxBodyBytes; what the backend got of it is abandoned. */
+  private bodyTooLarge(): void {
+    if (this.state === 'done') return;
+    this.bodyRefused = true;
+    this.accounting.clientError('body_too_large');
+    this.req.unpipe(this.bodySource);
+    // The rest of the body is never read: the connection closes after the answer.
+    this.res.shouldKeepAlive = false;
+    const error = Object.assign(new Error(`the request body passed limits.maxBodyBytes (${this.settings.limits.maxBodyBytes} bytes)`), { code: 'LB_BODY_TOO_LARGE' });
+    if (this.state === 'streaming') {
+      this.failedStatus = 413;
+      this.attempt?.abort('other', error);
+      this.res.destroy();
+    } else {
+      this.attempt?.abort('other', error);
+    }
   }
 
   nextTry(): void {
@@ -97,7 +119,7 @@ class Exchange implements TryObserver {
     this.tryStartedAt = performance.now();
     this.tryDeadline = this.tryStartedAt + this.settings.timeouts.perTry;
     this.arm(this.tryStartedAt);
-    this.attempt = this.plane.engine.forward(this.req, this.res, route.upstream, this.body === 'none', this);
+    this.attempt = this.plane.engine.forward(this.req, this.res, route.upstream, this.body === 'none', this, this.bodySource);
   }
 
   onHead(status: number, headers: IncomingHttpHeaders): void {
@@ -109,7 +131,8 @@ class Exchange implements TryObserver {
     stripHopByHop(headers);
     const keepAlive = !this.closeConnection && !this.plane.shuttingDown;
     headers.connection = keepAlive ? 'keep-alive' : 'close';
-    if (keepAlive) headers['keep-alive'] = KEEP_ALIVE_HINT;
+    // The idle timeout of the client connection, as Node advertises it on answers of the balancer's own.
+    if (keepAlive) headers['keep-alive'] = `timeout=${Math.floor(this.settings.timeouts.clientIdle / 1000)}`;
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.requestId;
   }
 
@@ -120,6 +143,11 @@ class Exchange implements TryObserver {
     this.route = undefined;
     this.attempt = undefined;
     this.plane.end(route);
+    if (this.bodyRefused) {
+      // The balancer abandoned the try: nothing to hold against the backend.
+      this.answer('LB_ERR_BODY_TOO_LARGE', `more than ${this.settings.limits.maxBodyBytes} bytes`);
+      return;
+    }
     const detail = failureDetail(route.id, kind, cause);
     const failure: ExchangeFailure = this.requestTimedOut ? 'request-timeout' : kind;
     if (failure !== 'request-timeout') this.plane.reports.tryFailed(route.id, kind, detail);
