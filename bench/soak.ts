@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { startBackend, type RunningBackend } from '../test/helpers/backend.js';
 import { getJson, httpRequest, sleep, waitFor } from '../test/helpers/http.js';
 import { percentileOf, runLoad, type LoadRun, type LoadSample } from '../test/helpers/load.js';
-import { freePort, repoRoot, startService } from '../test/helpers/processes.js';
+import { childrenOf, freePort, repoRoot, startService } from '../test/helpers/processes.js';
 
 function envNumber(name: string, fallback: number, min: number): number {
   const text = process.env[name];
@@ -55,19 +55,7 @@ const elapsedS = (): number => (performance.now() - started) / 1000;
 const progress = (message: string): void => void process.stdout.write(`[${Math.round(elapsedS()).toString().padStart(4)}s] ${message}\n`);
 
 /** The balancer's processes: the primary and every child of it. */
-function processTree(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return [pid, ...children];
-}
+const processTree = (pid: number): number[] => [pid, ...childrenOf(pid)];
 
 function rssBytes(pid: number): number {
   try {

@@ -6,12 +6,12 @@
  * same HTTP and echo ports: the tcp listener's healthCheck.port is one port for all its backends. A restarted
  * backend gets its address and ports back.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { startBackend, type RunningBackend } from '../helpers/backend.js';
 import { httpRequest } from '../helpers/http.js';
 import { startBackendProcess, startBalancer, type RunningBalancer } from '../helpers/lab.js';
-import { freePort } from '../helpers/processes.js';
+import { childrenOf, freePort } from '../helpers/processes.js';
 import { BACKENDS, balancerSettings, l4BalancerSettings, type BackendId, type ChaosLab, type L4Layout, type LabDriver, type LabOptions } from './scenarios.js';
 
 export const processDriver: LabDriver = {
@@ -103,20 +103,4 @@ async function processLab(t: TestContext, { backend, startOne, config, options, 
     balancerProcesses: async () => 1 + childrenOf(balancer.service.child.pid!).length,
     balancerLog: () => balancer.service.output(),
   };
-}
-
-/** childrenOf: the pids whose parent is pid, read from /proc (Linux). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The fields after the command name, which is in parentheses and may hold spaces: state, then ppid.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // the process has just exited
-    }
-  }
-  return children;
 }

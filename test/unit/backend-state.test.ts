@@ -46,15 +46,18 @@ test('fall consecutive failures take a backend down, rise consecutive passes bri
   assert.deepEqual(changes, ['a unhealthy→healthy', 'a healthy→unhealthy', 'a unhealthy→healthy']);
 });
 
+/** passesUntilHealthy: passing checks of backend a until it is healthy (at most 20). */
+function passesUntilHealthy(pool: Pool, health: RiseFall): number {
+  let passes = 0;
+  while (pool.get('a')!.state !== 'healthy' && passes < 20) health.check('a', true, 'HTTP 200'), passes++;
+  return passes;
+}
+
 test('flap damping: down again within 10 s of coming back doubles the passes the next rise needs; 10 s up restores rise', () => {
   let now = 1_000_000;
   const pool = testPool();
   const health = new RiseFall(pool, { rise: 2, fall: 1 }, () => now);
-  const passesToComeUp = (): number => {
-    let passes = 0;
-    while (pool.get('a')!.state !== 'healthy' && passes < 20) health.check('a', true, 'HTTP 200'), passes++;
-    return passes;
-  };
+  const passesToComeUp = (): number => passesUntilHealthy(pool, health);
   health.check('a', true, 'HTTP 200');
   health.check('a', false, 'HTTP 503');
   assert.equal(passesToComeUp(), 2, 'up since its first check: not a flap, rise applies');
@@ -75,11 +78,7 @@ test('flap damping: a backend whose first check failed (a cold start) and that t
   let now = 1_000_000;
   const pool = testPool();
   const health = new RiseFall(pool, { rise: 2, fall: 1 }, () => now);
-  const passesToComeUp = (): number => {
-    let passes = 0;
-    while (pool.get('a')!.state !== 'healthy' && passes < 20) health.check('a', true, 'HTTP 200'), passes++;
-    return passes;
-  };
+  const passesToComeUp = (): number => passesUntilHealthy(pool, health);
   health.check('a', false, 'ECONNREFUSED');
   assert.equal(passesToComeUp(), 2, 'its first time up takes rise passes');
   now += 2_000;
