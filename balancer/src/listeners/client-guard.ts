@@ -12,7 +12,7 @@ export const HEAD_CHECK_INTERVAL_MS = 250;
  * check (a burst of silent connections opened together); answered all at once they would stall
  * the listener's live requests for as long as that takes, so they are answered a batch at a time.
  */
-const ANSWERS_PER_TURN = 64;
+const ANSWERS_PER_TURN = 128;
 /** Node's whole-request timeout, kept at its default; the head timeout may not exceed it. */
 const REQUEST_TIMEOUT_MS = 300_000;
 /** A connection beyond maxConnections gets this long to send its request and be told 503; then it is closed. */
