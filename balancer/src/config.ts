@@ -507,8 +507,6 @@ export function parseConfig(text: string, source = 'config'): Config {
   if (document !== undefined && document !== null && (typeof document !== 'object' || Array.isArray(document))) {
     throw new ConfigError(source, [{ path: '', message: 'the configuration must be a YAML mapping of keys such as listen, backends, algorithm' }]);
   }
-  const tooLarge = documentTooLarge(document);
-  if (tooLarge) throw new ConfigError(source, [{ path: '', message: tooLarge }]);
   return validateConfig(document, source, yamlPositions(text));
 }
 

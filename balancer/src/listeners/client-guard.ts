@@ -49,8 +49,8 @@ export const guardedServerOptions = {
  * The answers are JSON and counted in lb_client_errors_total.
  */
 export class ClientGuard {
-  private maxConnections: number;
-  private maxBodyBytes: number;
+  private maxConnections = 0;
+  private maxBodyBytes = 0;
   /** clients whose head was refused, with their answer, waiting for their turn */
   private readonly refusing: [Socket, string][] = [];
 
@@ -61,8 +61,6 @@ export class ClientGuard {
     first: Snapshot,
     tls: boolean,
   ) {
-    this.maxConnections = first.limits.maxConnections;
-    this.maxBodyBytes = first.limits.maxBodyBytes;
     this.apply(first);
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
     // Counted on the TCP connection; judged once it can be answered (after the handshake on a TLS port).

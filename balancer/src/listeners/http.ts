@@ -33,8 +33,8 @@ export async function serveHttp(start: ListenerStart, send: (report: WorkerRepor
     if (!guard.refused(req, res)) exchange(req, res);
   };
   const tls = start.snapshot.tls.server;
-  const options = { ...guardedServerOptions, maxHeaderSize: start.snapshot.limits.maxHeaderBytes };
-  const server: Server = tls ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler) : createServer(options, handler);
+  // The guard sets the timeouts and the head size from the snapshot before the server listens.
+  const server: Server = tls ? createHttpsServer({ ...guardedServerOptions, cert: tls.cert, key: tls.key }, handler) : createServer(guardedServerOptions, handler);
   const guard: ClientGuard = new ClientGuard(server, connections, clientErrors, start.snapshot, tls !== undefined);
   const swapCertificate = tls ? watchTls(server as unknown as TlsServer, tls) : () => undefined;
   server.on('upgrade', createUpgradeHandler(dataPlane, accounting));

@@ -131,8 +131,7 @@ class Exchange implements TryObserver {
     stripHopByHop(headers);
     const keepAlive = !this.closeConnection && !this.plane.shuttingDown;
     headers.connection = keepAlive ? 'keep-alive' : 'close';
-    // The idle timeout of the client connection, as Node advertises it on answers of the balancer's own.
-    if (keepAlive) headers['keep-alive'] = `timeout=${Math.floor(this.settings.timeouts.clientIdle / 1000)}`;
+    if (keepAlive) headers['keep-alive'] = keepAliveHint(this.settings.timeouts.clientIdle);
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.requestId;
   }
 
@@ -226,6 +225,20 @@ class Exchange implements TryObserver {
     const label = route?.id ?? this.tried[this.tried.length - 1]?.id ?? NO_BACKEND_LABEL;
     this.accounting.finished(label, methodLabel(this.method), status, (performance.now() - this.startedAt) / 1000);
   }
+}
+
+/**
+ * keepAliveHint: the idle timeout of the client connection, as Node advertises it on the
+ * balancer's own answers. Kept between calls: it changes only with a reload, not per request.
+ */
+let hintMs = -1;
+let hint = '';
+function keepAliveHint(clientIdleMs: number): string {
+  if (clientIdleMs !== hintMs) {
+    hintMs = clientIdleMs;
+    hint = `timeout=${Math.floor(clientIdleMs / 1000)}`;
+  }
+  return hint;
 }
 
 function hashKeyOf(headers: IncomingHttpHeaders, header: string | undefined, clientAddress: string): string {
