@@ -20,7 +20,7 @@ test('tcp check: a listening port passes, and the check closes its connection at
   const port = await listen(server);
   t.after(() => server.close());
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  assert.deepEqual(await tcpCheck(HOST, port, 1000), { passed: true, detail: 'connected' });
+  assert.deepEqual(await tcpCheck(HOST, port, 1000), { passed: true, detail: 'connected', timedOut: false });
   const [socket] = await accepted;
   socket.resume();
   await once(socket, 'end');
@@ -31,13 +31,13 @@ test('tcp check: a closed port fails with ECONNREFUSED', { timeout: 10_000 }, as
   const server = createServer();
   const port = await listen(server);
   await new Promise((resolve) => server.close(resolve));
-  assert.deepEqual(await tcpCheck(HOST, port, 1000), { passed: false, detail: 'ECONNREFUSED' });
+  assert.deepEqual(await tcpCheck(HOST, port, 1000), { passed: false, detail: 'ECONNREFUSED', timedOut: false });
 });
 
 test('tcp check: a port that never answers fails after the timeout', { timeout: 10_000 }, async (t) => {
   const port = await blackhole(t);
   const started = performance.now();
-  assert.deepEqual(await tcpCheck(HOST, port, 200), { passed: false, detail: 'timeout after 200 ms' });
+  assert.deepEqual(await tcpCheck(HOST, port, 200), { passed: false, detail: 'timeout after 200 ms', timedOut: true });
   const waited = performance.now() - started;
   assert.ok(waited >= 190 && waited < 2000, `${waited.toFixed(0)} ms`);
 });

@@ -3,6 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import type { UpstreamTls } from '../engines/engine.js';
 import { tlsConnectOptions } from '../engines/upstream-tls.js';
 import { tcpCheck } from '../tcp/check.js';
+import { log } from '@lab/common/log';
+import { loopLateness } from './loop-lateness.js';
 
 /** A backend to check: its id and base URL. */
 export interface CheckTarget {
@@ -24,11 +26,24 @@ export interface ActiveCheckSettings {
 }
 
 const JITTER = 0.1;
+/**
+ * A check that timed out while this process's event loop lost more than this share of the timeout
+ * is set aside and run again: the backend may have answered while the balancer was not running.
+ */
+const OWN_LATENESS_SHARE = 0.5;
+
+/** What one check found; timedOut: it failed by its timeout, not by an answer or an error. */
+export interface CheckResult {
+  passed: boolean;
+  detail: string;
+  timedOut: boolean;
+}
 
 /**
  * ActiveHealthChecker checks each backend on its own timer, on a fresh connection each time, and
  * reports each result: for http checks, GET <path> answered 2xx or 3xx passes; for tcp checks, a
- * connect that succeeds within the timeout.
+ * connect that succeeds within the timeout. A timeout during which the balancer's own event loop
+ * was late (a starved host) is not a result: that check is run again at once.
  */
 export class ActiveHealthChecker {
   /** Backends being checked, by id, with the promise of their first result. */
@@ -76,8 +91,15 @@ export class ActiveHealthChecker {
   }
 
   private async runAndSchedule(backend: { id: string; target: URL }): Promise<void> {
-    const result = await this.check(backend.target);
-    if (this.stopped || !this.watched.has(backend.id)) return;
+    let result: CheckResult;
+    for (;;) {
+      const lostBefore = loopLateness.lost();
+      result = await this.check(backend.target);
+      if (this.stopped || !this.watched.has(backend.id)) return;
+      const lostMs = loopLateness.lost() - lostBefore;
+      if (!result.timedOut || lostMs <= this.settings.timeout * OWN_LATENESS_SHARE) break;
+      log.warn('health check set aside: the balancer itself was late', { backend: backend.id, lostMs: Math.round(lostMs), timeoutMs: this.settings.timeout });
+    }
     this.onResult(backend.id, result.passed, result.detail);
     const delay = this.settings.interval * (1 - JITTER + Math.random() * 2 * JITTER);
     const timer = setTimeout(() => void this.runAndSchedule(backend), delay);
@@ -86,7 +108,7 @@ export class ActiveHealthChecker {
   }
 
   /** check performs one health check and never rejects. */
-  check(target: URL): Promise<{ passed: boolean; detail: string }> {
+  check(target: URL): Promise<CheckResult> {
     const port = this.settings.port ?? Number(target.port || (target.protocol === 'https:' ? 443 : 80));
     if (this.settings.type === 'tcp') {
       // A tls:// backend's own port is checked with a handshake; a health port of its own, with a connect.
@@ -95,11 +117,11 @@ export class ActiveHealthChecker {
     }
     return new Promise((resolve) => {
       let settled = false;
-      const settle = (passed: boolean, detail: string): void => {
+      const settle = (passed: boolean, detail: string, timedOut = false): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ passed, detail });
+        resolve({ passed, detail, timedOut });
       };
       const https = target.protocol === 'https:';
       const req = (https ? httpsRequest : request)({
@@ -111,9 +133,13 @@ export class ActiveHealthChecker {
         agent: false,
         headers: { 'user-agent': 'lb-lab-health-check', connection: 'close' },
       });
+      // Timers run before the loop reads its sockets: after a stall, an answer that came in the
+      // meantime is read first (setImmediate) and wins.
       const timer = setTimeout(() => {
-        settle(false, `no answer within ${this.settings.timeout} ms`);
-        req.destroy();
+        setImmediate(() => {
+          settle(false, `no answer within ${this.settings.timeout} ms`, true);
+          req.destroy();
+        });
       }, this.settings.timeout);
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;

@@ -5,6 +5,8 @@ export interface TcpCheckResult {
   readonly passed: boolean;
   /** 'connected', the error code ('ECONNREFUSED'...), or 'timeout after N ms' */
   readonly detail: string;
+  /** it failed by its timeout */
+  readonly timedOut: boolean;
 }
 
 /**
@@ -17,10 +19,10 @@ export function tcpCheck(host: string, port: number, timeoutMs: number, tls?: Tl
     connectWithin(host, port, timeoutMs, {
       connected(socket) {
         socket.destroy();
-        resolve({ passed: true, detail: tls ? 'TLS handshake done' : 'connected' });
+        resolve({ passed: true, detail: tls ? 'TLS handshake done' : 'connected', timedOut: false });
       },
-      failed(_reason, detail) {
-        resolve({ passed: false, detail });
+      failed(reason, detail) {
+        resolve({ passed: false, detail, timedOut: reason === 'timeout' });
       },
     }, tls);
   });
