@@ -12,7 +12,8 @@ import type { Supervisor } from './cluster/supervisor.js';
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
 
 function tokenMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer (.+)$/.exec(header ?? '');
+  // The scheme is case-insensitive (RFC 9110, 11.1); the HTTP parser has already trimmed the value.
+  const match = /^Bearer (.+)$/i.exec(header ?? '');
   if (!match) return false;
   const given = Buffer.from(match[1]!);
   const expected = Buffer.from(token);
@@ -167,9 +168,11 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
     let adminError: AdminError;
     if (error instanceof AdminError) adminError = error;
     else if (error && typeof error === 'object' && 'type' in error && (error as { type: string }).type === 'entity.parse.failed') {
-      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', `the body is not valid JSON: ${(error as unknown as Error).message}`);
+      const message = `the body is not valid JSON: ${(error as unknown as Error).message}`;
+      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', message, [{ path: '', message }]);
     } else if (error && typeof error === 'object' && 'status' in error && (error as { status: number }).status < 500) {
-      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', (error as unknown as Error).message);
+      const message = (error as unknown as Error).message;
+      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', message, [{ path: '', message }]);
     } else {
       throw error;
     }

@@ -510,14 +510,21 @@ export function parseConfig(text: string, source = 'config'): Config {
   return validateConfig(document, source, yamlPositions(text));
 }
 
-export function loadConfigFile(file: string): Config {
+/** The environment variable that sets admin.token, over the file's: a secret need not live in a file kept in git. */
+export const ADMIN_TOKEN_VARIABLE = 'BALANCER_ADMIN_TOKEN';
+
+/** loadConfigFile reads and validates a file; a non-empty BALANCER_ADMIN_TOKEN in env is the admin token. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(error as Error).message}` }]);
   }
-  return parseConfig(text, file);
+  const config = parseConfig(text, file);
+  const token = env[ADMIN_TOKEN_VARIABLE];
+  if (!token) return config;
+  return Object.freeze({ ...config, admin: Object.freeze({ ...config.admin, token }) });
 }
 
 /** deepFreeze freezes a plain value and everything inside it. */

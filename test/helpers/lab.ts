@@ -100,7 +100,7 @@ export function writeConfigFile(contents: string | object): string {
 }
 
 /** startBalancer runs balancer/dist/main.js with the given configuration (listeners on 127.0.0.1 port 0 unless set). */
-export async function startBalancer(t: TestContext, config: Record<string, unknown>): Promise<RunningBalancer> {
+export async function startBalancer(t: TestContext, config: Record<string, unknown>, env: Record<string, string> = {}): Promise<RunningBalancer> {
   const configFile = writeConfigFile({
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
@@ -111,6 +111,7 @@ export async function startBalancer(t: TestContext, config: Record<string, unkno
   });
   const { service, ready } = await startService('balancer', 'balancer/dist/main.js', {
     args: ['--config', configFile],
+    env,
     ready: 'balancer',
   });
   t.after(() => service.stop('SIGKILL'));

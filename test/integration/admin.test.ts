@@ -95,3 +95,17 @@ test('draining: PATCH drain stops new requests to a backend while its requests i
   const back = await Promise.all(Array.from({ length: 4 }, () => httpRequest(`${lb.url}/x`)));
   assert.ok(back.some((r) => r.headers['x-backend-id'] === 'slow'), 'undrained, it takes requests again');
 });
+
+test('BALANCER_ADMIN_TOKEN sets the token over the file, and again at every reload of the file', async (t) => {
+  const b1 = await startHttpBackend(t, 'b1');
+  const lb = await startBalancer(t, { admin: { host: '127.0.0.1', port: 0, token: 'from-the-file' }, backends: [{ url: b1.url, name: 'b1' }] }, { BALANCER_ADMIN_TOKEN: 'from-the-env' });
+  const admin = lb.adminUrl;
+  assert.equal((await call(`${admin}/algorithm`, 'PUT', { name: 'p2c' }, 'from-the-file')).status, 401, 'the file token is overridden');
+  assert.equal((await call(`${admin}/algorithm`, 'PUT', { name: 'p2c' }, 'from-the-env')).status, 200);
+  const reload = await call(`${admin}/config/reload`, 'POST', undefined, 'from-the-env');
+  assert.equal(reload.status, 200, reload.body);
+  assert.equal((await call(`${admin}/algorithm`, 'PUT', { name: 'ewma' }, 'from-the-file')).status, 401, 'a reload of the file keeps the token from the environment');
+  const lowercase = await httpRequest(`${admin}/algorithm`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: 'bearer from-the-env' }, body: '{"name": "ewma"}' });
+  assert.equal(lowercase.status, 200, 'the scheme is case-insensitive');
+  assert.doesNotMatch((await httpRequest(`${admin}/config`)).body, /from-the-env/, 'GET /config never shows it');
+});

@@ -63,7 +63,7 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
   test('up --wait, traffic reaches all 3 replicas, --scale backend=5 is discovered, down -v leaves nothing', async (t) => {
     const project = `lbsmoke${process.pid}`;
     const ports = { LAB_PROXY_PORT: await freePort(), LAB_TCP_PORT: await freePort(), LAB_HTTPS_PORT: await freePort(), LAB_ADMIN_PORT: await freePort(), LAB_LOADGEN_PORT: await freePort(), LAB_PROMETHEUS_PORT: await freePort() };
-    const env: Record<string, string> = { ...(await labImageEnv()), LAB_RATE: '20', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+    const env: Record<string, string> = { ...(await labImageEnv()), LAB_RATE: '20', LAB_ADMIN_TOKEN: '', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
     const compose = composeCommand(project, env);
     const proxy = `http://127.0.0.1:${ports.LAB_PROXY_PORT}`;
     const admin = `http://127.0.0.1:${ports.LAB_ADMIN_PORT}`;
@@ -84,6 +84,12 @@ describe('docker-compose.yml', { skip, timeout: 600_000 }, () => {
     }
     console.log(`# 60 requests through the balancer: ${JSON.stringify(Object.fromEntries(seen))}`);
     assert.equal(seen.size, 3, 'every replica answers');
+
+    // The lab sets an admin token (LAB_ADMIN_TOKEN, or the default the README gives): writes need it, reads do not.
+    const putAlgorithm = (authorization?: string): Promise<{ status: number }> =>
+      httpRequest(`${admin}/algorithm`, { method: 'PUT', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: JSON.stringify({ name: 'round-robin' }) });
+    assert.equal((await putAlgorithm()).status, 401, 'a write without the token is refused');
+    assert.equal((await putAlgorithm('Bearer lab-admin-token-change-me')).status, 200, 'the default token of docker-compose.yml is accepted');
 
     // The echo listener (L4) relays connections to the replicas' TCP port, found by the same DNS name.
     // It is least-connections: connections held open spread over the replicas (each worker counts its own).
