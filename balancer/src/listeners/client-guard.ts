@@ -6,7 +6,7 @@ import type { Snapshot } from '../snapshot.js';
 import type { ConnectionCount } from './served.js';
 
 /** How often Node's server looks for request heads that are late: the head timeout's precision. */
-export const HEAD_CHECK_INTERVAL_MS = 250;
+export const HEAD_CHECK_INTERVAL_MS = 100;
 /**
  * Refused connections answered per turn of the event loop. Thousands of heads can expire in one
  * check (a burst of silent connections opened together); answered all at once they would stall
