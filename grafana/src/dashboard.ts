@@ -280,7 +280,7 @@ export function buildDashboard(): Dashboard {
     9,
     'Retries, health-check failures, ejections',
     'Retries/s: tries that failed on this backend (refused, reset, per-try timeout) and went to another one: failures the clients did not see (at L4 a failed connect is on Connect failures/s instead). Health-check failures/s: one per check interval while a backend is down, per listener that checks it ("echo/b1" in a file with listeners:). Ejections (bars, right axis, per rate interval): outlier detection took the backend out of that listener after consecutive 5xx or failed tries.',
-    12,
+    8,
   )
     .unit('ops')
     .withTarget(query('A', `sum by (backend) (rate(${BALANCER_METRIC.retries}{${PICKED}}[$__rate_interval]))`, 'retries from {{backend}}'))
@@ -298,7 +298,7 @@ export function buildDashboard(): Dashboard {
     10,
     'Configuration reloads',
     'Reloads since the balancer started (SIGHUP, a change to the file, POST /config/reload, PUT /config), by result. A step in success: a new configuration is in force. A step in failure: one was refused and the previous one still runs; the balancer log lists every problem.',
-    12,
+    8,
   )
     .unit('none')
     .decimals(0)
@@ -306,6 +306,15 @@ export function buildDashboard(): Dashboard {
     .withTarget(query('A', `sum by (result) (${BALANCER_METRIC.configReloads})`, '{{result}}'))
     .overrideByName('success', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'green' } }])
     .overrideByName('failure', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'red' } }]);
+
+  const clientErrors = graph(
+    19,
+    'Client errors/s by reason',
+    'Clients a listener refused before (or instead of) their request reaching a backend, per second, by reason: header_timeout (408: a head not complete within timeouts.clientHeader, a slowloris or a connection that sent nothing), headers_too_large (431, limits.maxHeaderBytes), body_too_large (413, limits.maxBodyBytes), bad_request (400: malformed, smuggling-shaped, or HTTP/1.1 without Host), overloaded (503 over limits.maxConnections; a tcp listener closes such a connection at once). No backend sees any of these. header_timeout rising while traffic does not: slow or hostile clients holding connections open.',
+    8,
+  )
+    .unit('reqps')
+    .withTarget(query('A', named(`sum by (listener, reason) (rate(${BALANCER_METRIC.clientErrors}{${LISTENERS}}[$__rate_interval]))`, 'reason', ': '), '{{name}}'));
 
   // L4 (TCP): the tcp listeners and the TCP-mode loadgen. A backend killed at L4 breaks the connections
   // open on it at once (clients see them reset), and new connections fail over: each connect to it
@@ -400,6 +409,7 @@ export function buildDashboard(): Dashboard {
     .withPanel(loadgen)
     .withPanel(failures)
     .withPanel(reloads)
+    .withPanel(clientErrors)
     // An expanded row: its panels follow it on the dashboard (a collapsed row would hold them).
     .withRow(l4Row)
     .withPanel(tcpConnections)

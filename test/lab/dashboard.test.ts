@@ -224,10 +224,11 @@ async function listenerPort(lb: RunningBalancer, name: string): Promise<number> 
   return Number(listener.address.split(':').pop());
 }
 
-/** knock opens a TCP connection and waits until the other side closes it (at most 3 s). */
-const knock = (port: number): Promise<void> =>
+/** knock opens a TCP connection, writes bytes if given, and waits until the other side closes it (at most 3 s). */
+const knock = (port: number, bytes?: string): Promise<void> =>
   new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
+    if (bytes) socket.write(bytes);
     const timer = setTimeout(() => socket.destroy(), 3_000);
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -337,6 +338,11 @@ test(
     await waitFor('no_backend on the void listener', async () => {
       await knock(voidPort);
       return (await metric(BALANCER_METRIC.tcpConnections, { listener: 'void', result: 'no_backend' })) > 0;
+    }, 10_000, 200);
+    // A smuggling-shaped request (two Content-Lengths) on the web listener: 400 before any backend, a client error.
+    await waitFor('a bad_request on the web listener', async () => {
+      await knock(Number(new URL(lb.url).port), 'GET /smuggle HTTP/1.1\r\nHost: lab\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx');
+      return (await metric(BALANCER_METRIC.clientErrors, { listener: 'web', reason: 'bad_request' })) > 0;
     }, 10_000, 200);
     await sleep(3_000);
 
