@@ -17,6 +17,8 @@ export interface TestBackend {
   readonly server: Server;
   /** requests answered on paths other than /health */
   requests: number;
+  /** their paths, in order of arrival */
+  readonly paths: string[];
   /** added before every answer except /health */
   delayMs: number;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startHttpBackend(t: TestContext, id: string, options: { de
       return;
     }
     backend.requests++;
+    backend.paths.push(req.url ?? '');
     const answer = (): void => {
       res.setHeader('x-backend-id', id);
       res.setHeader('content-type', 'application/json');
@@ -47,6 +50,7 @@ export async function startHttpBackend(t: TestContext, id: string, options: { de
     port,
     server,
     requests: 0,
+    paths: [],
     delayMs: options.delayMs ?? 0,
     close: async () => {
       if (!server.listening) return;

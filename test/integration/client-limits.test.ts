@@ -10,7 +10,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { startBalancer, startHttpBackend } from '../helpers/lab.js';
 import { httpRequest, metricValue, sleep, waitFor } from '../helpers/http.js';
-import { runLoad } from '../helpers/load.js';
+import { runLoad, type LoadRun } from '../helpers/load.js';
 import { startEchoServer } from '../helpers/tcp.js';
 import { startService } from '../helpers/processes.js';
 import type { HostileResult } from '../helpers/hostile-clients.js';
@@ -46,6 +46,13 @@ function rawRequest(port: number, bytes: string, options: { timeoutMs?: number }
     });
     if (bytes) socket.write(bytes);
   });
+}
+
+/** Steady GETs through the same listener while a case runs: the case must not cost them a single error. */
+const STEADY = { rate: 50, durationMs: 2_000 };
+async function steadyMeetsNoError(run: Promise<LoadRun>): Promise<void> {
+  const done = await run;
+  assert.equal(done.failures().length, 0, `the steady load beside the case met errors: ${JSON.stringify(done.failures().slice(0, 3))}`);
 }
 
 async function clientErrors(metrics: string, reason: string): Promise<number> {
@@ -92,12 +99,14 @@ test('limits.maxHeaderBytes: a head above it gets 431 LB_ERR_HEADERS_TOO_LARGE; 
   const backend = await startHttpBackend(t, 'b1');
   const lb = await startBalancer(t, { limits: { maxHeaderBytes: 4096 }, backends: [{ url: backend.url, name: 'b1' }] });
   const port = listenPort(lb.url);
+  const steady = runLoad({ url: `${lb.url}/steady`, ...STEADY });
   const big = await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8_000)}\r\n\r\n`);
   assert.equal(big.status, 431, big.text);
   assert.equal(big.code, 'LB_ERR_HEADERS_TOO_LARGE');
   const small = await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Small: ${'a'.repeat(3_000)}\r\nConnection: close\r\n\r\n`);
   assert.equal(small.status, 200, small.text);
-  assert.equal(backend.requests, 1);
+  await steadyMeetsNoError(steady);
+  assert.equal(backend.paths.filter((p) => p !== '/steady').length, 1, 'only the small head reached the backend, beside the steady load');
   assert.equal(await clientErrors(await lb.metrics(), 'headers_too_large'), 1);
 });
 
@@ -105,6 +114,7 @@ test('malformed and smuggling-shaped requests get 400 LB_ERR_BAD_REQUEST and nev
   const backend = await startHttpBackend(t, 'b1');
   const lb = await startBalancer(t, { backends: [{ url: backend.url, name: 'b1' }] });
   const port = listenPort(lb.url);
+  const steady = runLoad({ url: `${lb.url}/steady`, ...STEADY });
   const shapes: Record<string, string> = {
     'a request line that is not HTTP': 'GARBAGE\r\n\r\n',
     'Content-Length and Transfer-Encoding together (CL.TE)': 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
@@ -123,7 +133,8 @@ test('malformed and smuggling-shaped requests get 400 LB_ERR_BAD_REQUEST and nev
     assert.equal(answer.code, 'LB_ERR_BAD_REQUEST', shape);
   }
   console.log(`# ${answers.join('; ')}`);
-  assert.equal(backend.requests, 0, 'nothing reached the backend');
+  await steadyMeetsNoError(steady);
+  assert.deepEqual(backend.paths.filter((p) => p !== '/steady'), [], 'none of them reached the backend, beside the steady load');
   assert.equal(await clientErrors(await lb.metrics(), 'bad_request'), Object.keys(shapes).length);
   assert.equal((await httpRequest(`${lb.url}/after`)).status, 200, 'the listener still serves');
 });
@@ -132,11 +143,12 @@ test('limits.maxBodyBytes: a Content-Length above it gets 413 before the backend
   const backend = await startHttpBackend(t, 'b1');
   const lb = await startBalancer(t, { limits: { maxBodyBytes: 1000 }, backends: [{ url: backend.url, name: 'b1' }] });
   const port = listenPort(lb.url);
+  const steady = runLoad({ url: `${lb.url}/steady`, ...STEADY });
   const declared = await rawRequest(port, 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n');
   assert.equal(declared.status, 413, declared.text);
   assert.equal(declared.code, 'LB_ERR_BODY_TOO_LARGE');
   assert.match(declared.text, /Content-Length 5000, more than 1000 bytes/);
-  assert.equal(backend.requests, 0);
+  assert.deepEqual(backend.paths.filter((p) => p !== '/steady'), [], 'the backend saw nothing of it');
 
   const chunk = (bytes: number): string => `${bytes.toString(16)}\r\n${'a'.repeat(bytes)}\r\n`;
   const chunked = await rawRequest(port, `POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(600)}${chunk(600)}`);
@@ -146,6 +158,7 @@ test('limits.maxBodyBytes: a Content-Length above it gets 413 before the backend
   const atLimit = await httpRequest(`${lb.url}/upload`, { method: 'POST', body: 'a'.repeat(1000) });
   assert.equal(atLimit.status, 200, atLimit.body);
   assert.equal(await clientErrors(await lb.metrics(), 'body_too_large'), 2);
+  await steadyMeetsNoError(steady);
   // The worker reports its in-flight counts to the primary, which serves /metrics, every 50 ms.
   await waitFor('the abandoned try to leave nothing in flight', async () => metricValue(await lb.metrics(), 'lb_backend_active_requests', { backend: 'b1' }) === 0, 5_000, 50);
 });

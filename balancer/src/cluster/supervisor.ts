@@ -21,6 +21,16 @@ const RETIRED_FOLD_AT = 16;
 /** Beyond timeouts.shutdown, how long a draining worker may take to exit before it is killed. */
 const EXIT_MARGIN_MS = 2_000;
 
+/**
+ * The workers' young generation, fixed: V8's semi-spaces (MB), the most it grows them to under load.
+ * Left to V8 they grow and shrink with the allocation rate, and a worker's RSS moved with them by
+ * 15-30 MB, in steps a minute or two apart, with the heap flat (npm run soak, sampling V8's heap
+ * spaces). At its working size from the start, memory stays flat; the flags the balancer itself was
+ * started with come after these, so an operator's own --max-semi-space-size wins.
+ */
+const SEMI_SPACE_MB = 16;
+export const workerExecArgv = (own: readonly string[]): string[] => [`--min-semi-space-size=${SEMI_SPACE_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...own];
+
 /** A worker as GET /workers and the status page show it. */
 export type WorkerView = StatusWorker;
 type WorkerState = StatusWorker['state'];
@@ -105,6 +115,7 @@ export class Supervisor implements ListenerHost {
     private readonly count: number,
   ) {
     cluster.schedulingPolicy = cluster.SCHED_RR;
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv) });
   }
 
   /** load: the load on one listener's backends, summed over the workers. */
