@@ -167,11 +167,10 @@ export function createAdminApp(balancer: Balancer, configFile: string | undefine
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     let adminError: AdminError;
     if (error instanceof AdminError) adminError = error;
-    else if (error && typeof error === 'object' && 'type' in error && (error as { type: string }).type === 'entity.parse.failed') {
-      const message = `the body is not valid JSON: ${(error as unknown as Error).message}`;
-      adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', message, [{ path: '', message }]);
-    } else if (error && typeof error === 'object' && 'status' in error && (error as { status: number }).status < 500) {
-      const message = (error as unknown as Error).message;
+    else if (error && typeof error === 'object' && 'status' in error && (error as { status: number }).status < 500) {
+      // A body express could not read: not JSON (entity.parse.failed), too large, a bad charset.
+      const parse = 'type' in error && (error as { type: string }).type === 'entity.parse.failed';
+      const message = `${parse ? 'the body is not valid JSON: ' : ''}${(error as unknown as Error).message}`;
       adminError = new AdminError('ADMIN_ERR_BAD_REQUEST', message, [{ path: '', message }]);
     } else {
       throw error;

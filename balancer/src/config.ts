@@ -511,7 +511,7 @@ export function parseConfig(text: string, source = 'config'): Config {
 }
 
 /** The environment variable that sets admin.token, over the file's: a secret need not live in a file kept in git. */
-export const ADMIN_TOKEN_VARIABLE = 'BALANCER_ADMIN_TOKEN';
+const ADMIN_TOKEN_VARIABLE = 'BALANCER_ADMIN_TOKEN';
 
 /** loadConfigFile reads and validates a file; a non-empty BALANCER_ADMIN_TOKEN in env is the admin token. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {

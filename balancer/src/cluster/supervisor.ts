@@ -29,7 +29,7 @@ const EXIT_MARGIN_MS = 2_000;
  * started with come after these, so an operator's own --max-semi-space-size wins.
  */
 const SEMI_SPACE_MB = 16;
-export const workerExecArgv = (own: readonly string[]): string[] => [`--min-semi-space-size=${SEMI_SPACE_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...own];
+const workerExecArgv = (own: readonly string[]): string[] => [`--min-semi-space-size=${SEMI_SPACE_MB}`, `--max-semi-space-size=${SEMI_SPACE_MB}`, ...own];
 
 /** A worker as GET /workers and the status page show it. */
 export type WorkerView = StatusWorker;
