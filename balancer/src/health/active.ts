@@ -4,7 +4,7 @@ import type { UpstreamTls } from '../engines/engine.js';
 import { tlsConnectOptions } from '../engines/upstream-tls.js';
 import { tcpCheck } from '../tcp/check.js';
 import { log } from '@lab/common/log';
-import { loopLateness } from './loop-lateness.js';
+import { loopLateness, lostMostOf } from './loop-lateness.js';
 
 /** A backend to check: its id and base URL. */
 export interface CheckTarget {
@@ -26,11 +26,6 @@ export interface ActiveCheckSettings {
 }
 
 const JITTER = 0.1;
-/**
- * A check that timed out while this process's event loop lost more than this share of the timeout
- * is set aside and run again: the backend may have answered while the balancer was not running.
- */
-const OWN_LATENESS_SHARE = 0.5;
 
 /** What one check found; timedOut: it failed by its timeout, not by an answer or an error. */
 export interface CheckResult {
@@ -97,7 +92,8 @@ export class ActiveHealthChecker {
       result = await this.check(backend.target);
       if (this.stopped || !this.watched.has(backend.id)) return;
       const lostMs = loopLateness.lost() - lostBefore;
-      if (!result.timedOut || lostMs <= this.settings.timeout * OWN_LATENESS_SHARE) break;
+      // Set aside and run again: a timeout the balancer's own stall explains says nothing of the backend.
+      if (!result.timedOut || !lostMostOf(lostMs, this.settings.timeout)) break;
       log.warn('health check set aside: the balancer itself was late', { backend: backend.id, lostMs: Math.round(lostMs), timeoutMs: this.settings.timeout });
     }
     this.onResult(backend.id, result.passed, result.detail);

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer } from 'node:tls';
 import { DataPlane, type Route, type UpstreamSource } from '../data-plane.js';
 import type { Upstream, UpstreamTls } from '../engines/engine.js';
@@ -10,6 +11,7 @@ import type { Snapshot } from '../snapshot.js';
 import { relay, relayServerOptions, type RelayedConnection } from '../tcp/relay.js';
 import { ConnectionCount, type ServedListener } from './served.js';
 import { watchTls } from './tls.js';
+import { loopLateness, stallExplains } from '../health/loop-lateness.js';
 
 /** Where a tcp backend is: its URL parsed once, when it joins; for tls://, how it is verified. */
 interface TcpUpstream extends Upstream {
@@ -88,6 +90,9 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
     const tried = new Map<string, Route>();
     let failedConnects = 0;
     let abandoned = false;
+    /** when the connect in progress started, and what this process's loop had lost by then */
+    let connectStartedAt = 0;
+    let connectLostBefore = 0;
     // A client whose every connect failed is closed without a backend: counted once, as no_backend.
     client.once('close', () => {
       if (failedConnects > 0 && !abandoned && connection.backendId === undefined) metrics.connections.inc({ backend: NO_BACKEND_LABEL, result: 'no_backend' });
@@ -111,7 +116,11 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
       idleTimeoutMs: settings.timeouts.idle,
       proxyProtocol: settings.proxyProtocol,
       observer: {
-        connecting: (id) => dataPlane.begin(tried.get(id)!),
+        connecting: (id) => {
+          connectStartedAt = performance.now();
+          connectLostBefore = loopLateness.lost();
+          dataPlane.begin(tried.get(id)!);
+        },
         connected: (id) => {
           reports.tryAnswered(id, 200);
           metrics.connections.inc({ backend: id, result: 'ok' });
@@ -121,7 +130,9 @@ export async function serveTcp(start: ListenerStart, send: (report: WorkerReport
         },
         connectFailed: (id, reason, detail) => {
           end(id);
-          reports.tryFailed(id, reason === 'timeout' ? 'timeout' : 'connect', `connect ${reason === 'timeout' ? 'timed out' : 'failed'}: ${detail}`);
+          const what = `connect ${reason === 'timeout' ? 'timed out' : 'failed'}: ${detail}`;
+          // A connect timeout the balancer's own stall explains is not held against the backend.
+          if (reason !== 'timeout' || !stallExplains(connectLostBefore, connectStartedAt, `${id}: ${what}`)) reports.tryFailed(id, reason === 'timeout' ? 'timeout' : 'connect', what);
           metrics.connections.inc({ backend: id, result: 'connect_failed' });
           failedConnects++;
         },

@@ -60,6 +60,12 @@ const CERTIFICATE_CODES = new Set([
   'HOSTNAME_MISMATCH',
 ]);
 
+/** timedOut: the failure is one of a timeout (per try or connect), which the balancer's own stall can cause. */
+export function timedOut(kind: FailureKind, cause: Error): boolean {
+  const code = (cause as NodeJS.ErrnoException).code;
+  return kind === 'timeout' || code === 'ECONNECT_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
 /** classifyError maps an engine's error to a failure kind; Node's "socket hang up" has no code of its own beyond ECONNRESET. */
 export function classifyError(error: Error): FailureKind {
   const code = (error as NodeJS.ErrnoException).code;

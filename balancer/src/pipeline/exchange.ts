@@ -7,7 +7,8 @@ import type { Snapshot } from '../snapshot.js';
 import { lbErrors, sendError, type LbErrorCode } from '../errors.js';
 import { hasBody, prepareRequest, stripHopByHop } from '../headers.js';
 import { methodLabel, NO_BACKEND_LABEL } from '../metrics.js';
-import { ANSWER_FOR, failureDetail, type ExchangeFailure } from './error-mapping.js';
+import { ANSWER_FOR, failureDetail, timedOut, type ExchangeFailure } from './error-mapping.js';
+import { loopLateness, stallExplains } from '../health/loop-lateness.js';
 import { retryDecision, type BodyState } from './retry-policy.js';
 import type { Accounting } from './accounting.js';
 import { BodyLimit } from './body-limit.js';
@@ -45,6 +46,8 @@ class Exchange implements TryObserver {
   private route: Route | undefined;
   private attempt: EngineTry | undefined;
   private tryStartedAt = 0;
+  /** what this process's loop had lost when the try started (loopLateness) */
+  private tryLostBefore = 0;
   /**
    * One timer per exchange, for the earlier of the two deadlines (performance.now() times): a
    * request that answers in time costs one setTimeout and one clearTimeout, retries included.
@@ -117,6 +120,7 @@ class Exchange implements TryObserver {
     this.route = route;
     this.plane.begin(route);
     this.tryStartedAt = performance.now();
+    this.tryLostBefore = loopLateness.lost();
     this.tryDeadline = this.tryStartedAt + this.settings.timeouts.perTry;
     this.arm(this.tryStartedAt);
     this.attempt = this.plane.engine.forward(this.req, this.res, route.upstream, this.body === 'none', this, this.bodySource);
@@ -149,7 +153,8 @@ class Exchange implements TryObserver {
     }
     const detail = failureDetail(route.id, kind, cause);
     const failure: ExchangeFailure = this.requestTimedOut ? 'request-timeout' : kind;
-    if (failure !== 'request-timeout') this.plane.reports.tryFailed(route.id, kind, detail);
+    // A timeout the balancer's own stall explains is retried as any other, and not held against the backend.
+    if (failure !== 'request-timeout' && !(timedOut(kind, cause) && stallExplains(this.tryLostBefore, this.tryStartedAt, detail))) this.plane.reports.tryFailed(route.id, kind, detail);
     this.lastFailure = failure;
     this.lastDetail = detail;
     const decision = retryDecision(failure, this.method, this.body, this.tried.length, this.settings.retryAttempts);
