@@ -326,6 +326,11 @@ function defineScenario(driver: LabDriver, scenario: Scenario): void {
     const session = new Session(suite, scenario.key, scenario.title, lab, scenario.durationMs);
     try {
       await scenario.run(session);
+    } catch (error) {
+      // What the balancer said about its backends, to read beside the timeline: a state change says why.
+      const said = lab.balancerLog().split('\n').filter((line) => / warn | error |→/.test(line));
+      console.log(`# ${suite} ${scenario.key}: failed; the balancer's warnings and state changes (last 30 of ${said.length}):\n${said.slice(-30).map((line) => `#   ${line}`).join('\n')}`);
+      throw error;
     } finally {
       const run = await session.end();
       if (!session.reported) session.report(run, { incomplete: true });
