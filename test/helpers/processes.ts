@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { once } from 'node:events';
+import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { parseReadyLine } from '../../common/src/ready.js';
 
@@ -103,16 +103,40 @@ export async function startService(name: string, script: string, options: StartO
   return { service, ready };
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1, for a service that must be restarted on the same port. */
+/**
+ * A TCP port that is free on 127.0.0.1, for a service that listens on it later or must be restarted on the same port.
+ *
+ * It comes from below the kernel's ephemeral range (ip_local_port_range), so that the outgoing connections of a
+ * test under load cannot take it between this check and the service's listen, or while the service is down for a
+ * restart: a CI run lost a backend to EADDRINUSE that way, with listen(0)'s port.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (typeof address !== 'object' || address === null) throw new Error('no port assigned');
-  return address.port;
+  const [low, high] = portsBelowEphemeralRange();
+  for (let tries = 0; tries < 50; tries++) {
+    const port = randomInt(low, high);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 in ${low}-${high - 1} after 50 tries`);
+}
+
+function portsBelowEphemeralRange(): [number, number] {
+  let ephemeralLow = 32_768;
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    // not Linux: the usual default
+  }
+  const low = Math.max(10_000, ephemeralLow - 20_000);
+  if (ephemeralLow - low < 1_000) throw new Error(`the ephemeral port range starts at ${ephemeralLow}: too few ports below it for the tests`);
+  return [low, ephemeralLow];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** findBinary looks for an executable in PATH and in the sbin directories where Debian installs nginx and haproxy. */
