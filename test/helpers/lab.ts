@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { startService, type Service } from './processes.js';
+import { freePort, startService, type Service } from './processes.js';
 import { startBackend, type RunningBackend } from './backend.js';
 import { getJson, httpRequest } from './http.js';
 import { engineNames, type EngineName } from '../../balancer/src/engines/engine.js';
@@ -63,9 +63,9 @@ export async function startHttpBackend(t: TestContext, id: string, options: { de
   return backend;
 }
 
-/** A backend service process (backend/dist/main.js) that tests can kill, stop and restart with real signals. */
-export async function startBackendProcess(t: TestContext, id: string, port = 0): Promise<RunningBackend & { port: number }> {
-  const backend = await startBackend(id, { PORT: String(port) });
+/** A backend service process (backend/dist/main.js) that tests can kill, stop and restart with real signals, on a port freePort() chose unless given. */
+export async function startBackendProcess(t: TestContext, id: string, port?: number): Promise<RunningBackend & { port: number }> {
+  const backend = await startBackend(id, { PORT: String(port ?? (await freePort())) });
   t.after(() => backend.service.stop('SIGKILL'));
   return { ...backend, port: Number(new URL(backend.url).port) };
 }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { putChaos, sumCounter, type RunningBackend } from './backend.js';
-import { startService } from './processes.js';
+import { freePort, startService } from './processes.js';
 
 /** A running backend whose TCP echo port is known too. */
 export interface TcpBackend extends RunningBackend {
@@ -9,7 +9,13 @@ export interface TcpBackend extends RunningBackend {
   readonly tcp: { host: string; port: number };
 }
 
-/** startTcpBackend spawns `node backend/dist/main.js` on 127.0.0.1 with every port OS-chosen and waits for its ready line. */
+/** The ports of a backend that a test restarts on the same ports, from freePort(): see there why not listen(0)'s. */
+export async function restartablePorts(): Promise<{ PORT: string; CONTROL_PORT: string; TCP_PORT: string }> {
+  const [port, control, tcp] = [await freePort(), await freePort(), await freePort()];
+  return { PORT: String(port), CONTROL_PORT: String(control), TCP_PORT: String(tcp) };
+}
+
+/** startTcpBackend spawns `node backend/dist/main.js` on 127.0.0.1, with every port OS-chosen unless env sets it, and waits for its ready line. */
 export async function startTcpBackend(id: string, env: Record<string, string> = {}): Promise<TcpBackend> {
   const { service, ready } = await startService(`backend ${id}`, 'backend/dist/main.js', {
     env: { PORT: '0', CONTROL_PORT: '0', TCP_PORT: '0', HOST: '127.0.0.1', BACKEND_ID: id, ...env },

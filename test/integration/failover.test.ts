@@ -103,7 +103,7 @@ test('all backends down: every answer is a 503 JSON with an LB_ERR_ code within 
 });
 
 test('a POST to a backend that dies mid-request gets a 502 and is never replayed; a GET in the same spot is retried', async (t) => {
-  const dying = await startBackendProcess(t, 'dying', await freePort());
+  const dying = await startBackendProcess(t, 'dying');
   const survivor = await startHttpBackend(t, 'survivor');
   const lb = await startBalancer(t, {
     algorithm: 'round-robin',

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { fastHealth, startBalancer, startHttpBackend, type RunningBalancer } from '../helpers/lab.js';
-import { connectTcp, startEchoServer, startTcpBackend } from '../helpers/tcp.js';
+import { connectTcp, restartablePorts, startEchoServer, startTcpBackend } from '../helpers/tcp.js';
 import { getJson, httpRequest, metricValue, sleep, waitFor } from '../helpers/http.js';
 import { parseProxyHeader, type ParsedProxyHeader } from '../helpers/proxy-protocol-parser.js';
 import { describeFailures, runLoad } from '../helpers/load.js';
@@ -123,7 +123,7 @@ for (const workers of [1, 2]) {
 }
 
 test('tcp: one of three backends killed: 500 new connections at 50/s all succeed; it is down within fall × interval + 1 s and back after its restart', async (t) => {
-  const backends = await Promise.all(['t1', 't2', 't3'].map((id) => startTcpBackend(id)));
+  const backends = await Promise.all(['t1', 't2', 't3'].map(async (id) => startTcpBackend(id, await restartablePorts())));
   t.after(() => Promise.all(backends.map((backend) => backend.service.stop('SIGKILL'))));
   const lb = await startBalancer(t, {
     workers: 2,

@@ -7,7 +7,7 @@ import { load as parseYaml } from 'js-yaml';
 import { DASHBOARD_FILE, dashboardJson } from '../../grafana/src/dashboard.js';
 import { BALANCER_METRIC, LOADGEN_METRIC } from '../../common/src/metric-names.js';
 import { findBinary, freePort, repoRoot, startService } from '../helpers/processes.js';
-import { startTcpBackend, type TcpBackend } from '../helpers/tcp.js';
+import { restartablePorts, startTcpBackend, type TcpBackend } from '../helpers/tcp.js';
 import { startBalancer, type RunningBalancer } from '../helpers/lab.js';
 import { getJson, metricValue, sleep, waitFor } from '../helpers/http.js';
 import { startPrometheus, type PromSample } from '../helpers/prometheus.js';
@@ -255,7 +255,7 @@ test(
       t.after(() => backend.service.stop('SIGKILL'));
       return backend;
     };
-    const backends = await Promise.all(['b1', 'b2', 'b3'].map((id) => launch(id)));
+    const backends = await Promise.all(['b1', 'b2', 'b3'].map(async (id) => launch(id, await restartablePorts())));
     const nowhere = await freePort();
     const outlierDetection = { consecutiveFailures: 3, baseEjectionTime: '1s', maxEjectionTime: '3s', maxEjectionPercent: 50 };
     const lb = await startBalancer(t, {
